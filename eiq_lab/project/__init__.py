@@ -1,0 +1,23 @@
+"""The project store: `.eiqp` / `.deepview` SQLite files of images, labels and annotations.
+
+`create_project` and `open_project` are the entry points; `Project` is the open file.
+"""
+
+from .imagefile import BadImage, check_image
+from .records import Annotation, Box, Label, ProjectImage
+from .store import ANY, PROJECT_SUFFIXES, Project, create_project, normalize_group, open_project
+
+__all__ = [
+    "ANY",
+    "PROJECT_SUFFIXES",
+    "Annotation",
+    "BadImage",
+    "Box",
+    "Label",
+    "Project",
+    "ProjectImage",
+    "check_image",
+    "create_project",
+    "normalize_group",
+    "open_project",
+]
