@@ -5,6 +5,6 @@ Importing the package does no I/O and loads no TensorFlow; stages load on first 
 
 __version__ = "0.1.0"
 
-from .errors import EiqError  # noqa: E402
+from .errors import EiqError
 
 __all__ = ["EiqError", "__version__"]

@@ -4,8 +4,8 @@
 """
 
 from .imagefile import BadImage, check_image
-from .records import Annotation, Box, Label, ProjectImage
-from .store import ANY, PROJECT_SUFFIXES, Project, create_project, normalize_group, open_project
+from .records import ANY, Annotation, Box, Label, ProjectImage, normalize_group
+from .store import PROJECT_SUFFIXES, Project, create_project, open_project
 
 __all__ = [
     "ANY",

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -15,6 +17,27 @@ if TYPE_CHECKING:
     from .store import Project
 
 GROUPS = ("train", "test")
+
+#: Pass as ``group=`` to mean "whatever the group"; ``None`` means "in no group".
+ANY = "any"
+
+
+def normalize_group(group: str | None) -> str | None:
+    """Map user spellings of a group to ``"train"``, ``"test"`` or ``None`` (no group).
+
+    Raises:
+        InputError: for any other name.
+    """
+    if group is None:
+        return None
+    value = str(group).strip().lower()
+    if value in ("", "none", "null", "ungrouped"):
+        return None
+    if value in ("validation", "val", "valid"):
+        return "test"
+    if value not in GROUPS:
+        raise InputError(f"group must be 'train', 'test' or none; received {group!r}")
+    return value
 
 
 class Box(NamedTuple):
@@ -32,7 +55,7 @@ class Label(str):
     id: int
     color: str | None
 
-    def __new__(cls, name: str, id: int, color: str | None = None) -> Label:  # noqa: A002
+    def __new__(cls, name: str, id: int, color: str | None = None) -> Label:
         obj = super().__new__(cls, name)
         obj.id = id
         obj.color = color
@@ -105,3 +128,14 @@ class ProjectImage:
         if self.project is None:
             raise RuntimeError("this image record is not attached to an open project")
         return self.project
+
+
+def id_of(obj: Any) -> int:
+    """The id of a project object, or the value itself if it is an id."""
+    value = getattr(obj, "id", obj)
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise InputError(f"expected an id or a project object; received {obj!r}") from None
+    return value

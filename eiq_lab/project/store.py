@@ -17,50 +17,17 @@ from typing import Any
 
 from ..errors import InputError, NotFoundError, ProjectError
 from . import schema
-from .imagefile import check_image
-from .records import GROUPS, Annotation, Box, Label, ProjectImage
+from .imagefile import CheckedImage, check_image
+from .labelling import Labelling
+from .records import ANY, ProjectImage, id_of, normalize_group
 
 PROJECT_SUFFIXES = (".eiqp", ".deepview")
-
-#: Pass as ``group=`` to mean "whatever the group"; ``None`` means "in no group".
-ANY = "any"
 
 _IMAGE_COLUMNS = "id, width, height, format, sha256, source, grouping, annotated"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def normalize_group(group: str | None) -> str | None:
-    """Map user spellings of a group to ``"train"``, ``"test"`` or ``None`` (no group).
-
-    Raises:
-        InputError: for any other name.
-    """
-    if group is None:
-        return None
-    value = str(group).strip().lower()
-    if value in ("", "none", "null", "ungrouped"):
-        return None
-    if value in ("validation", "val", "valid"):
-        return "test"
-    if value not in GROUPS:
-        raise InputError(f"group must be 'train', 'test' or none; received {group!r}")
-    return value
-
-
-def _check_box(box: Sequence[float], width: int, height: int) -> Box:
-    try:
-        x, y, w, h = (float(v) for v in box)
-    except (TypeError, ValueError):
-        raise InputError(f"box must be (x, y, width, height) in pixels; received {box!r}") from None
-    if not (w > 0 and h > 0):
-        raise InputError(f"box {tuple(box)} has no area: width and height must be > 0")
-    eps = 1e-6
-    if x < -eps or y < -eps or x + w > width + eps or y + h > height + eps:
-        raise InputError(f"box {tuple(box)} (x, y, width, height) lies outside the {width}x{height} image")
-    return Box(x, y, w, h)
-
-
-class Project:
+class Project(Labelling):
     """An open project file.
 
     Args:
@@ -91,9 +58,7 @@ class Project:
         self._lock = threading.RLock()
         self._depth = 0
         try:
-            self._conn = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0
-            )
+            self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0)
         except sqlite3.Error as exc:
             raise ProjectError(f"cannot open {self.path}: {exc}") from None
         try:
@@ -194,7 +159,8 @@ class Project:
                 self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
             else:
                 self._db.execute(
-                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (key, str(value)),
                 )
 
@@ -232,10 +198,14 @@ class Project:
         elif hasattr(image, "numpy"):  # a TensorFlow string tensor, as the guide's uploader passes
             image = image.numpy()
         checked = check_image(image, decode=decode)
-        return self._insert_image(checked, normalize_group(grouping), source)
+        return self.add_checked_image(checked, grouping, source=source)
 
-    def _insert_image(self, checked, grouping: str | None, source: str | None) -> ProjectImage:
-        sha = hashlib.sha256(checked.data).hexdigest()
+    def add_checked_image(
+        self, checked: CheckedImage, grouping: str | None, *, source: str | None = None, sha256: str | None = None
+    ) -> ProjectImage:
+        """Store an image already passed through `check_image` (importers check before they decide)."""
+        grouping = normalize_group(grouping)
+        sha = sha256 or hashlib.sha256(checked.data).hexdigest()
         with self.transaction():
             cur = self._db.execute(
                 "INSERT INTO images (sha256, width, height, format, source, grouping) VALUES (?, ?, ?, ?, ?, ?)",
@@ -268,7 +238,7 @@ class Project:
         Raises:
             NotFoundError: no such image.
         """
-        image_id = _id_of(image)
+        image_id = id_of(image)
         rows = self._query(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,))
         if not rows:
             raise NotFoundError(f"no image with id {image_id} in {self.path.name}")
@@ -278,7 +248,7 @@ class Project:
 
     def image_data(self, image: int | ProjectImage) -> bytes:
         """The stored encoded bytes of an image."""
-        image_id = _id_of(image)
+        image_id = id_of(image)
         data = self._scalar("SELECT data FROM image_data WHERE image_id = ?", (image_id,))
         if data is None:
             raise NotFoundError(f"no image with id {image_id} in {self.path.name}")
@@ -358,14 +328,15 @@ class Project:
     def set_grouping(self, images: Iterable[int | ProjectImage] | int | ProjectImage, grouping: str | None) -> int:
         """Move images to ``"train"``, ``"test"`` or no group; returns how many changed."""
         group = normalize_group(grouping)
-        ids = [_id_of(images)] if isinstance(images, (int, ProjectImage)) else [_id_of(i) for i in images]
+        ids = [id_of(images)] if isinstance(images, (int, ProjectImage)) else [id_of(i) for i in images]
         with self.transaction():
             self._require_images(ids)
             changed = 0
             for chunk in _chunks(ids, 900):
                 marks = ",".join("?" * len(chunk))
                 cur = self._db.execute(
-                    f"UPDATE images SET grouping = ? WHERE id IN ({marks}) AND grouping IS NOT ?", [group, *chunk, group]
+                    f"UPDATE images SET grouping = ? WHERE id IN ({marks}) AND grouping IS NOT ?",
+                    [group, *chunk, group],
                 )
                 changed += cur.rowcount
         return changed
@@ -380,7 +351,7 @@ class Project:
 
     def delete_image(self, image: int | ProjectImage) -> None:
         """Delete an image with its annotations."""
-        image_id = _id_of(image)
+        image_id = id_of(image)
         with self.transaction():
             if self._db.execute("DELETE FROM images WHERE id = ?", (image_id,)).rowcount == 0:
                 raise NotFoundError(f"no image with id {image_id} in {self.path.name}")
@@ -393,219 +364,6 @@ class Project:
                 self.delete_image(image)
                 n += 1
             return n
-
-    # -- labels ----------------------------------------------------------------------------
-
-    def labels(self) -> list[Label]:
-        """All labels, by id (each is a `str` with ``.id``)."""
-        return [Label(name, id_, color) for id_, name, color in self._query("SELECT id, name, color FROM labels ORDER BY id")]
-
-    def label(self, label: str | int) -> Label:
-        """Look a label up by name or id.
-
-        Raises:
-            NotFoundError: naming the labels that exist.
-        """
-        if isinstance(label, Label):
-            label = label.id
-        if isinstance(label, int) and not isinstance(label, bool):
-            rows = self._query("SELECT id, name, color FROM labels WHERE id = ?", (label,))
-        else:
-            rows = self._query("SELECT id, name, color FROM labels WHERE name = ?", (str(label),))
-        if not rows:
-            names = ", ".join(self.labels()[:30]) or "none yet"
-            raise NotFoundError(f"no label {label!r} in {self.path.name}; labels: {names}")
-        id_, name, color = rows[0]
-        return Label(name, id_, color)
-
-    def add_label(self, name: str, color: str | None = None) -> Label:
-        """The label with this name, created if new."""
-        if isinstance(name, Label):
-            return self.label(name.id)
-        clean = str(name).strip()
-        if not clean:
-            raise InputError("a label name cannot be empty")
-        with self.transaction():
-            row = self._db.execute("SELECT id, name, color FROM labels WHERE name = ?", (clean,)).fetchone()
-            if row:
-                return Label(row[1], row[0], row[2])
-            cur = self._db.execute("INSERT INTO labels (name, color) VALUES (?, ?)", (clean, color))
-            return Label(clean, cur.lastrowid, color)
-
-    def update_label(self, label: str | int, name: str | None = None, color: str | None = None) -> Label:
-        """Rename a label (or set its colour); renaming onto an existing name merges the two.
-
-        Returns:
-            The updated (or merged-into) label.
-        """
-        with self.transaction():
-            old = self.label(label)
-            new_name = old.name if name is None else str(name).strip()
-            if not new_name:
-                raise InputError("a label name cannot be empty")
-            other = self._db.execute("SELECT id FROM labels WHERE name = ? AND id <> ?", (new_name, old.id)).fetchone()
-            if other:
-                self._db.execute("UPDATE annotations SET label_id = ? WHERE label_id = ?", (other[0], old.id))
-                self._db.execute("DELETE FROM labels WHERE id = ?", (old.id,))
-                return self.label(other[0])
-            self._db.execute(
-                "UPDATE labels SET name = ?, color = coalesce(?, color) WHERE id = ?", (new_name, color, old.id)
-            )
-            return self.label(old.id)
-
-    def delete_label(self, label: str | int, *, force: bool = False) -> int:
-        """Delete a label; with ``force`` also its annotations. Returns annotations removed.
-
-        Raises:
-            InputError: the label is in use and ``force`` is not set.
-        """
-        with self.transaction():
-            found = self.label(label)
-            used = self._db.execute("SELECT count(*) FROM annotations WHERE label_id = ?", (found.id,)).fetchone()[0]
-            if used and not force:
-                raise InputError(
-                    f"label {found.name!r} is used by {used} annotation(s); delete them first or pass force=True "
-                    "(CLI: --force)"
-                )
-            self._db.execute("DELETE FROM labels WHERE id = ?", (found.id,))
-            return used
-
-    # -- annotations -----------------------------------------------------------------------
-
-    def _annotation(self, row: tuple, labels: dict[int, Label] | None = None) -> Annotation:
-        id_, image_id, label_id, name, color, x, y, w, h, difficult, truncated = row
-        label = labels[label_id] if labels and label_id in labels else Label(name, label_id, color)
-        box = None if x is None else Box(x, y, w, h)
-        return Annotation(id_, image_id, label, box, bool(difficult), bool(truncated))
-
-    _ANN_SELECT = (
-        "SELECT a.id, a.image_id, a.label_id, l.name, l.color, a.x, a.y, a.width, a.height, a.difficult, "
-        "a.truncated FROM annotations a JOIN labels l ON l.id = a.label_id"
-    )
-
-    def add_annotation(
-        self,
-        image: int | ProjectImage,
-        label: str | int,
-        box: Sequence[float] | None = None,
-        *,
-        difficult: bool = False,
-        truncated: bool = False,
-    ) -> Annotation:
-        """Label an image: a full-image label, or a box (x, y, width, height) in pixels.
-
-        The label is created if new.
-
-        Raises:
-            NotFoundError: no such image.
-            InputError: the box has no area or lies outside the image.
-        """
-        with self.transaction():
-            img = image if isinstance(image, ProjectImage) and image.project is self else self.image(image)
-            checked = None if box is None else _check_box(box, img.width, img.height)
-            lab = self.add_label(label) if not isinstance(label, int) or isinstance(label, bool) else self.label(label)
-            values = (None,) * 4 if checked is None else tuple(checked)
-            cur = self._db.execute(
-                "INSERT INTO annotations (image_id, label_id, x, y, width, height, difficult, truncated) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (img.id, lab.id, *values, int(difficult), int(truncated)),
-            )
-            return Annotation(cur.lastrowid, img.id, lab, checked, bool(difficult), bool(truncated))
-
-    def annotation(self, annotation: int | Annotation) -> Annotation:
-        ann_id = _id_of(annotation)
-        rows = self._query(f"{self._ANN_SELECT} WHERE a.id = ?", (ann_id,))
-        if not rows:
-            raise NotFoundError(f"no annotation with id {ann_id} in {self.path.name}")
-        return self._annotation(rows[0])
-
-    def annotations(
-        self,
-        *,
-        image: int | ProjectImage | None = None,
-        label: str | int | None = None,
-        group: str | None = ANY,
-        boxes: bool | None = None,
-    ) -> list[Annotation]:
-        """Annotations filtered by image, label, the image's group, and kind.
-
-        Args:
-            boxes: ``True`` boxes only, ``False`` full-image labels only, ``None`` both.
-        """
-        where, params = [], []
-        if image is not None:
-            where.append("a.image_id = ?")
-            params.append(_id_of(image))
-        if label is not None:
-            where.append("a.label_id = ?")
-            params.append(self.label(label).id)
-        if group != ANY:
-            where.append("a.image_id IN (SELECT id FROM images WHERE grouping IS ?)")
-            params.append(normalize_group(group))
-        if boxes is not None:
-            where.append("a.x IS NOT NULL" if boxes else "a.x IS NULL")
-        sql = self._ANN_SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY a.id"
-        return [self._annotation(r) for r in self._query(sql, params)]
-
-    def update_annotation(
-        self, annotation: int | Annotation, *, label: str | int | None = None, box: Any = ...
-    ) -> Annotation:
-        """Change an annotation's label and/or box (``box=None`` makes it a full-image label)."""
-        with self.transaction():
-            current = self.annotation(annotation)
-            lab = current.label if label is None else self.add_label(label) if isinstance(label, str) else self.label(label)
-            new_box = current.box
-            if box is not ...:
-                img = self.image(current.image_id)
-                new_box = None if box is None else _check_box(box, img.width, img.height)
-            values = (None,) * 4 if new_box is None else tuple(new_box)
-            self._db.execute(
-                "UPDATE annotations SET label_id = ?, x = ?, y = ?, width = ?, height = ? WHERE id = ?",
-                (lab.id, *values, current.id),
-            )
-            return self.annotation(current.id)
-
-    def delete_annotation(self, annotation: int | Annotation) -> None:
-        ann_id = _id_of(annotation)
-        with self.transaction():
-            if self._db.execute("DELETE FROM annotations WHERE id = ?", (ann_id,)).rowcount == 0:
-                raise NotFoundError(f"no annotation with id {ann_id} in {self.path.name}")
-
-    # -- the guide's datastore reads -------------------------------------------------------
-
-    def annotations_with_image(self, image: int | ProjectImage) -> list[tuple[str, tuple | None]]:
-        """``[(label, box_or_None), ...]`` for one image."""
-        return [a.as_pair() for a in self.annotations(image=image)]
-
-    def annotated_images_with_grouping(self, grouping: str | None) -> list[int]:
-        """Ids of the labelled images in a group."""
-        return [i.id for i in self.iter_images(group=grouping, annotated=True)]
-
-    def annotated_images_with_grouping_count(self, grouping: str | None) -> int:
-        return self.count_images(group=grouping, annotated=True)
-
-    def annotation_ids_with_grouping(self, grouping: str | None) -> list[int]:
-        """Ids of the annotations on images of a group."""
-        rows = self._query(
-            "SELECT a.id FROM annotations a JOIN images i ON i.id = a.image_id WHERE i.grouping IS ? ORDER BY a.id",
-            (normalize_group(grouping),),
-        )
-        return [r[0] for r in rows]
-
-    def sample(self, annotation: int | Annotation, size: tuple[int, int]):
-        """The annotated region (the box, or the whole image) resized to ``size`` = (width, height).
-
-        Returns:
-            A PIL image in RGB.
-        """
-        from PIL import Image
-
-        ann = self.annotation(annotation)
-        image = self.image(ann.image_id).pil().convert("RGB")
-        if ann.box is not None:
-            x, y, w, h = ann.box
-            image = image.crop((x, y, x + w, y + h))
-        return image.resize((int(size[0]), int(size[1])), Image.Resampling.BILINEAR)
 
     # -- whole-project views ---------------------------------------------------------------
 
@@ -664,16 +422,6 @@ class Project:
         from .health import check_health
 
         return check_health(self, **options)
-
-
-def _id_of(obj: Any) -> int:
-    value = getattr(obj, "id", obj)
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise InputError(f"expected an id or a project object; received {obj!r}") from None
-    return value
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

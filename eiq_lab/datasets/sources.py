@@ -1,0 +1,180 @@
+"""Reading a dataset from a folder, a tar (any compression) or a zip, safely and in one pass.
+
+Hostile archive members (absolute paths, `..`, links, devices, oversized) are reported, never read.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+
+#: Members larger than this are refused without being read (override: EIQ_MAX_MEMBER_BYTES).
+DEFAULT_MAX_MEMBER_BYTES = 256 * 1024 * 1024
+
+ProblemSink = Callable[[str, str], None]
+
+
+def max_member_bytes() -> int:
+    return int(os.environ.get("EIQ_MAX_MEMBER_BYTES", DEFAULT_MAX_MEMBER_BYTES))
+
+
+@dataclass
+class Entry:
+    """One file of a dataset: its path inside the dataset (POSIX, relative) and its bytes.
+
+    `read()` is valid only while the entry is current: archives are read in one pass.
+    """
+
+    path: str
+    size: int
+    read: Callable[[], bytes]
+
+    @property
+    def name(self) -> str:
+        return posixpath.basename(self.path)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.path.split("/"))
+
+
+def _unsafe_reason(name: str) -> str | None:
+    if not name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "absolute path in archive: refused"
+    if "\\" in name:
+        name = name.replace("\\", "/")
+    if ".." in name.split("/"):
+        return "path escapes the archive ('..'): refused"
+    return None
+
+
+def _clean(name: str) -> str:
+    cleaned = posixpath.normpath(name.replace("\\", "/"))
+    return "" if cleaned == "." else cleaned
+
+
+class Source:
+    """A dataset location opened for one pass over its files."""
+
+    def __init__(self, path: str | os.PathLike, on_problem: ProblemSink | None = None):
+        self.path = Path(path)
+        self.on_problem = on_problem or (lambda file, reason: None)
+        if not self.path.exists():
+            raise InputError(f"dataset {self.path} does not exist")
+        if self.path.is_dir():
+            self.kind = "folder"
+        elif zipfile.is_zipfile(self.path):
+            self.kind = "zip"
+        elif _is_tar(self.path):
+            self.kind = "tar"
+        else:
+            raise InputError(
+                f"{self.path} is neither a folder nor a tar/zip archive; give a dataset folder or a "
+                ".tar, .tar.gz, .tgz, .tar.bz2, .tar.xz or .zip file"
+            )
+
+    def entries(self) -> Iterator[Entry]:
+        """Every regular file, in storage order (sorted for folders)."""
+        if self.kind == "folder":
+            yield from self._folder_entries()
+        elif self.kind == "zip":
+            yield from self._zip_entries()
+        else:
+            yield from self._tar_entries()
+
+    def _too_big(self, name: str, size: int) -> bool:
+        limit = max_member_bytes()
+        if size > limit:
+            self.on_problem(name, f"file is {size:,} bytes, over the {limit:,}-byte limit: skipped")
+            return True
+        return False
+
+    def _folder_entries(self) -> Iterator[Entry]:
+        root = self.path
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                full = Path(dirpath) / filename
+                rel = full.relative_to(root).as_posix()
+                try:
+                    st = full.stat()
+                except OSError as exc:
+                    self.on_problem(rel, f"cannot read: {exc.strerror}")
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                if self._too_big(rel, st.st_size):
+                    continue
+                yield Entry(rel, st.st_size, full.read_bytes)
+
+    def _zip_entries(self) -> Iterator[Entry]:
+        with zipfile.ZipFile(self.path) as archive:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                reason = _unsafe_reason(info.filename)
+                mode = info.external_attr >> 16
+                if reason is None and stat.S_ISLNK(mode):
+                    reason = "symbolic link in archive: refused"
+                if reason:
+                    self.on_problem(info.filename, reason)
+                    continue
+                if self._too_big(info.filename, info.file_size):
+                    continue
+                yield Entry(_clean(info.filename), info.file_size, lambda info=info: archive.read(info))
+
+    def _tar_entries(self) -> Iterator[Entry]:
+        try:
+            archive = tarfile.open(self.path, mode="r|*")  # noqa: SIM115 (closed by the with below)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise InputError(f"cannot read archive {self.path}: {exc}") from None
+        with archive:
+            while True:
+                try:
+                    member = archive.next()
+                except (tarfile.TarError, OSError, EOFError, Exception) as exc:
+                    raise InputError(f"archive {self.path.name} is damaged or truncated ({exc})") from None
+                if member is None:
+                    return
+                archive.members.clear()  # stream mode keeps every header otherwise; memory stays flat
+                if member.isdir():
+                    continue
+                reason = _unsafe_reason(member.name)
+                if reason is None and member.issym():
+                    reason = "symbolic link in archive: refused"
+                elif reason is None and member.islnk():
+                    reason = "hard link in archive: refused"
+                elif reason is None and not member.isreg():
+                    reason = "special file (device or pipe) in archive: refused"
+                if reason:
+                    self.on_problem(member.name, reason)
+                    continue
+                if self._too_big(member.name, member.size):
+                    continue
+
+                def read(member: tarfile.TarInfo = member) -> bytes:
+                    handle = archive.extractfile(member)
+                    try:
+                        data = handle.read()
+                    except (tarfile.TarError, OSError, EOFError) as exc:
+                        raise InputError(f"archive {self.path.name} is damaged at {member.name} ({exc})") from None
+                    if len(data) != member.size:
+                        raise InputError(f"archive {self.path.name} is truncated at {member.name}")
+                    return data
+
+                yield Entry(_clean(member.name), member.size, read)
+
+
+def _is_tar(path: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except (OSError, EOFError, tarfile.TarError):
+        return False
