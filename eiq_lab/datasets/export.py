@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..events import Observer, Progress, as_progress
-from ..project import Annotation, Project, ProjectImage
+from ..project import ANY, Annotation, Project, ProjectImage
 
 EXPORT_FORMATS = ("coco", "voc", "yolo")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -77,7 +77,7 @@ def image_filename(image: ProjectImage) -> str:
 
 
 def images_with_annotations(
-    project: Project, *, group: str | None | Any = "any", batch: int = 500
+    project: Project, *, group: str | None = ANY, batch: int = 500
 ) -> Iterator[tuple[ProjectImage, list[Annotation]]]:
     """Every image (in id order) with its annotations, fetched in batches."""
     page: list[ProjectImage] = []
@@ -98,7 +98,7 @@ def _with_annotations(project: Project, page: list[ProjectImage]):
 
 def export_project(
     project: Project | str | os.PathLike,
-    format: str,  # noqa: A002
+    format: str,
     out_dir: str | os.PathLike,
     *,
     progress: Progress | Observer | None = None,
