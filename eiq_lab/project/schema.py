@@ -108,6 +108,34 @@ def version_of(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
+def check(conn: sqlite3.Connection, target: int = SCHEMA_VERSION, *, path: str = "") -> int:
+    """Refuse a database this code must not touch; only reads, so a refused file stays as it was.
+
+    Args:
+        conn: an open connection.
+        target: the schema version this code writes.
+        path: the file name, for messages.
+
+    Returns:
+        The database's schema version (0 for a new, empty file).
+
+    Raises:
+        ProjectError: another application's database, or a project newer than `target`.
+    """
+    current = version_of(conn)
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if current == 0 and conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
+        raise ProjectError(f"{path or 'file'} is an SQLite database but not an eiq-lab project (it has other tables)")
+    if current > 0 and app_id != APPLICATION_ID:
+        raise ProjectError(f"{path or 'file'} is an SQLite database of another application, not an eiq-lab project")
+    if current > target:
+        raise ProjectError(
+            f"{path or 'project'} has schema version {current}, newer than this eiq-lab "
+            f"understands ({target}); upgrade eiq-lab (pip install -U eiq-lab) to open it"
+        )
+    return current
+
+
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS, *, path: str = "") -> int:
     """Bring the open database up to ``len(migrations)``, in one transaction.
 
@@ -123,21 +151,13 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIO
         ProjectError: the project is newer than this code, or is another application's database.
     """
     target = len(migrations)
-    current = version_of(conn)
-    if current > target:
-        raise ProjectError(
-            f"{path or 'project'} has schema version {current}, newer than this eiq-lab "
-            f"understands ({target}); upgrade eiq-lab (pip install -U eiq-lab) to open it"
-        )
+    current = check(conn, target, path=path)
     if current == target:
         return current
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    if current == 0 and conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
-        raise ProjectError(f"{path or 'file'} is an SQLite database but not an eiq-lab project (it has other tables)")
-    if current > 0 and app_id != APPLICATION_ID:
-        raise ProjectError(f"{path or 'file'} is an SQLite database of another application, not an eiq-lab project")
     conn.execute("BEGIN IMMEDIATE")
     try:
+        # another process may have migrated the file between the check and the lock
+        current = check(conn, target, path=path)
         for step in range(current, target):
             migrations[step](conn)
         conn.execute(f"PRAGMA user_version = {target}")

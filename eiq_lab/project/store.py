@@ -64,6 +64,8 @@ class Project(Labelling):
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA busy_timeout = 30000")
+            # refuse a foreign or newer file before switching it to WAL, which rewrites its header
+            schema.check(self._conn, path=str(self.path))
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise ProjectError(f"{self.path}: cannot use write-ahead logging (journal mode {mode})")

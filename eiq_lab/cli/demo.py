@@ -1,0 +1,77 @@
+"""`eiq demo [DIR]`: the end-to-end demo on data that ships with our dependencies (no network).
+
+Writes scikit-learn's digits as structured folders and a VOC tar of shapes, imports both, and
+prints each project's info and health report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from .output import add_flag, progress_for
+from .project import format_health, format_info
+
+_MARKER = ".eiq-demo"
+
+
+def _prepare(folder: Path) -> None:
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / _MARKER).exists():
+            raise InputError(f"{folder} is not empty and is not an earlier demo folder; give a new folder")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / _MARKER).write_text("made by `eiq demo`; running it again replaces this folder\n")
+
+
+def _step(text: str) -> None:
+    print(f"\n== {text}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..datasets.folders import import_folders
+    from ..datasets.samples import write_digits_folders, write_shapes_voc
+    from ..datasets.voc import import_voc
+    from ..project import open_project
+
+    folder = Path(args.folder)
+    _prepare(folder)
+
+    _step("1. scikit-learn digits written as structured folders (train/<digit>, test/<digit>, root = unlabeled)")
+    counts = write_digits_folders(folder / "digits")
+    print(
+        f"wrote {counts['train']} train, {counts['test']} test and {counts['unlabeled']} unlabeled images "
+        f"to {folder / 'digits'}"
+    )
+    digits = folder / "digits.eiqp"
+    _step(f"2. eiq import folders {folder / 'digits'} --project {digits}")
+    print(import_folders(folder / "digits", digits, progress=progress_for(args)).summary())
+
+    _step("3. a Pascal VOC tar of shapes on scikit-image photos (boxes known)")
+    tar = folder / "shapes_voc.tar.gz"
+    shapes = write_shapes_voc(tar, count=args.shapes)
+    print(f"wrote {shapes['images']} images with {shapes['boxes']} boxes to {tar}")
+    shapes_project = folder / "shapes.eiqp"
+    _step(f"4. eiq-importer -project {shapes_project} {tar}")
+    print(import_voc(tar, shapes_project, progress=progress_for(args)).summary())
+
+    for path in (digits, shapes_project):
+        with open_project(path) as project:
+            _step(f"eiq project info {path}")
+            print(format_info(project.info()))
+            _step(f"eiq project health {path}")
+            print(format_health(project.health(progress=progress_for(args))))
+    print(f"\ndone: projects {digits} and {shapes_project}; try `eiq project info {digits}`")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add `eiq demo` to the top-level parser."""
+    parser = subparsers.add_parser("demo", help="run the end-to-end demo on data our dependencies ship")
+    parser.add_argument("folder", nargs="?", default="eiq-demo", help="a new folder for the demo (default ./eiq-demo)")
+    add_flag(parser, "shapes", type=int, default=120, help="how many VOC shape images to generate (default 120)")
+    add_flag(parser, "quiet", "-q", action="store_true", help="no progress display")
+    parser.set_defaults(handler=_run)
