@@ -108,7 +108,7 @@ _CACHE: dict[str, Any] = {}
 
 def _background(name: str):
     if name not in _CACHE:
-        data = _need("skimage.data", extra="dev")
+        data = _need("skimage.data")
         image = getattr(data, name)()
         if image.ndim == 2:
             image = image[..., None].repeat(3, axis=2)
