@@ -3,6 +3,7 @@
 `create_project` and `open_project` are the entry points; `Project` is the open file.
 """
 
+from .health import check_health
 from .imagefile import BadImage, check_image
 from .records import ANY, Annotation, Box, Label, ProjectImage, normalize_group
 from .store import PROJECT_SUFFIXES, Project, create_project, open_project
@@ -16,6 +17,7 @@ __all__ = [
     "Label",
     "Project",
     "ProjectImage",
+    "check_health",
     "check_image",
     "create_project",
     "normalize_group",
