@@ -108,16 +108,16 @@ def export_project(
     Raises:
         InputError: unknown format, or a non-empty output folder.
     """
-    from . import coco, voc, yolo
+    import importlib
 
-    writers = {"coco": coco.export_coco, "voc": voc.export_voc, "yolo": yolo.export_yolo}
     name = str(format).lower()
-    if name not in writers:
+    if name not in EXPORT_FORMATS:
         raise InputError(f"unknown export format {format!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    writer = getattr(importlib.import_module(f"{__package__}.{name}"), f"export_{name}")
     opened = project if isinstance(project, Project) else Project(project)
     started = time.monotonic()
     try:
-        report = writers[name](opened, out_dir, progress=as_progress(progress))
+        report = writer(opened, out_dir, progress=as_progress(progress))
     finally:
         if opened is not project:
             opened.close()
