@@ -26,7 +26,7 @@ def format_info(info: dict[str, Any]) -> str:
     """The human form of `Project.info()`."""
     g, u = info["groups"], info["unlabeled"]
     lines = [
-        f"project {info['path']} (schema {info['schema_version']}, {info['bytes'] / 1e6:.1f} MB of images)",
+        f"project {info['path']} (schema {info['schema_version']}, {info['file_bytes'] / 1e6:.1f} MB on disk)",
         f"images: {info['images']}  (train {g['train']}, test {g['test']}, no group {g['none']})",
         f"unlabeled: {u['total']}  (train {u['train']}, test {u['test']}, no group {u['none']})",
         f"boxes: {info['boxes']} on {info['images_with_boxes']} image(s); full-image labels: "

@@ -5,6 +5,7 @@ A mixin of `Project`; every change is one transaction and boxes are checked agai
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ def _check_box(box: Sequence[float], width: int, height: int) -> Box:
         x, y, w, h = (float(v) for v in box)
     except (TypeError, ValueError):
         raise InputError(f"box must be (x, y, width, height) in pixels; received {box!r}") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise InputError(f"box {tuple(box)} (x, y, width, height) must be finite numbers")
     if not (w > 0 and h > 0):
         raise InputError(f"box {tuple(box)} has no area: width and height must be > 0")
     eps = 1e-6
@@ -44,7 +47,11 @@ class Labelling:
             NotFoundError: naming the labels that exist.
         """
         if isinstance(label, Label):
-            label = label.id
+            # a Label may come from another project, where ids differ: trust its id only with its name
+            rows = self._query("SELECT id, name, color FROM labels WHERE id = ? AND name = ?", (label.id, str(label)))
+            if rows:
+                return Label(rows[0][1], rows[0][0], rows[0][2])
+            label = str(label)
         if isinstance(label, int) and not isinstance(label, bool):
             rows = self._query("SELECT id, name, color FROM labels WHERE id = ?", (label,))
         else:
@@ -58,7 +65,7 @@ class Labelling:
     def add_label(self, name: str, color: str | None = None) -> Label:
         """The label with this name, created if new."""
         if isinstance(name, Label):
-            return self.label(name.id)
+            color = name.color if color is None else color
         clean = str(name).strip()
         if not clean:
             raise InputError("a label name cannot be empty")

@@ -360,12 +360,11 @@ class Project(Labelling):
 
     def delete_images(self, images: Iterable[int | ProjectImage]) -> int:
         """Delete several images in one transaction; returns how many."""
+        ids = list(dict.fromkeys(id_of(i) for i in images))
         with self.transaction():
-            n = 0
-            for image in images:
-                self.delete_image(image)
-                n += 1
-            return n
+            for image_id in ids:
+                self.delete_image(image_id)
+        return len(ids)
 
     # -- whole-project views ---------------------------------------------------------------
 
@@ -410,7 +409,9 @@ class Project(Labelling):
             "boxes": boxes,
             "full_image_labels": full,
             "labels": list(per_label.values()),
-            "bytes": self._scalar("SELECT coalesce(sum(length(data)), 0) FROM image_data"),
+            "file_bytes": sum(
+                os.path.getsize(f) for f in (self.path, Path(f"{self.path}-wal")) if os.path.exists(f)
+            ),
         }
 
     def split(self, test_holdout: float = 20.0, *, seed: int | None = 0, reshuffle: bool = False):

@@ -132,7 +132,9 @@ def test_decode_catches_damage_inside_the_compressed_data(project):
     assert project.count_images() == 0
 
 
-@pytest.mark.parametrize(("fmt", "mode", "stored"), [("PNG", "L", "png"), ("PNG", "RGBA", "png"), ("JPEG", "L", "jpeg")])
+@pytest.mark.parametrize(
+    ("fmt", "mode", "stored"), [("PNG", "L", "png"), ("PNG", "RGBA", "png"), ("JPEG", "L", "jpeg")]
+)
 def test_good_images_pass_unchanged(fmt, mode, stored):
     data = encode_image(fmt, (17, 9), mode=mode)
     checked = check_image(data, decode=True)

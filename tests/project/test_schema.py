@@ -3,6 +3,7 @@ step leaves the file at its old version, newer or foreign files are refused."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 
 import pytest
@@ -34,8 +35,8 @@ def _connect(path) -> sqlite3.Connection:
 
 
 @pytest.fixture
-def v1_project(tmp_path):
-    """A closed project at today's version, holding one labelled image."""
+def current_project(tmp_path):
+    """A closed project at this code's version, holding one labelled image."""
     path = tmp_path / "old.eiqp"
     with create_project(path) as p:
         [img] = p.add_images([noise_image(1)], "train")
@@ -43,12 +44,12 @@ def v1_project(tmp_path):
     return path
 
 
-def test_older_project_is_migrated_forward_and_keeps_its_data(v1_project):
-    conn = _connect(v1_project)
+def test_older_project_is_migrated_forward_and_keeps_its_data(current_project):
+    conn = _connect(current_project)
     try:
         before = schema.version_of(conn)
         assert before == len(schema.MIGRATIONS)
-        migrated_from = schema.migrate(conn, [*schema.MIGRATIONS, _add_runs], path=str(v1_project))
+        migrated_from = schema.migrate(conn, [*schema.MIGRATIONS, _add_runs], path=str(current_project))
         assert migrated_from == before
         assert schema.version_of(conn) == before + 1
         assert "runs" in _tables(conn)
@@ -72,9 +73,9 @@ def test_a_new_file_goes_through_every_step_at_once(tmp_path):
         conn.close()
 
 
-def test_a_failing_step_leaves_the_file_at_its_old_version(v1_project):
-    before = snapshot(v1_project)
-    conn = _connect(v1_project)
+def test_a_failing_step_leaves_the_file_at_its_old_version(current_project):
+    before = snapshot(current_project)
+    conn = _connect(current_project)
     try:
         with pytest.raises(RuntimeError, match="migration step failed"):
             schema.migrate(conn, [*schema.MIGRATIONS, _add_runs, _half_done_then_fail])
@@ -85,8 +86,8 @@ def test_a_failing_step_leaves_the_file_at_its_old_version(v1_project):
         assert not conn.in_transaction
     finally:
         conn.close()
-    assert snapshot(v1_project) == before
-    with open_project(v1_project) as p:
+    assert snapshot(current_project) == before
+    with open_project(current_project) as p:
         assert p.count_images() == 1
         assert p.labels() == ["cat"]
 
@@ -103,8 +104,8 @@ def test_a_failing_first_migration_leaves_a_new_file_empty(tmp_path):
         conn.close()
 
 
-def test_migrate_refuses_a_newer_project(v1_project):
-    conn = _connect(v1_project)
+def test_migrate_refuses_a_newer_project(current_project):
+    conn = _connect(current_project)
     try:
         with pytest.raises(ProjectError, match="newer"):
             schema.migrate(conn, schema.MIGRATIONS[:0], path="old.eiqp")
@@ -126,3 +127,27 @@ def test_migrate_refuses_another_applications_database(tmp_path):
         conn.close()
 
 
+@pytest.mark.parametrize("version", range(1, schema.SCHEMA_VERSION))
+def test_opening_an_older_project_migrates_it(tmp_path, version):
+    path = tmp_path / f"v{version}.eiqp"
+    data = noise_image(3)
+    conn = _connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    schema.migrate(conn, schema.MIGRATIONS[:version])
+    conn.execute(
+        "INSERT INTO images (sha256, width, height, format, source, grouping) "
+        "VALUES (?, 32, 24, 'png', 'a.png', 'train')",
+        (hashlib.sha256(data).hexdigest(),),
+    )
+    conn.execute("INSERT INTO image_data (image_id, data) VALUES (last_insert_rowid(), ?)", (data,))
+    conn.close()
+    with open_project(path) as p:
+        assert p.migrated_from == version
+        assert p.schema_version == schema.SCHEMA_VERSION
+        [img] = p.images(group="train")
+        assert (img.source, img.width, img.height) == ("a.png", 32, 24)
+        assert p.image_data(img) == data
+        p.add_annotation(img, "cat")
+        assert p.count_images(group="train", annotated=True) == 1
+    with open_project(path) as p:
+        assert p.migrated_from == schema.SCHEMA_VERSION
