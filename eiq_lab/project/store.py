@@ -409,9 +409,7 @@ class Project(Labelling):
             "boxes": boxes,
             "full_image_labels": full,
             "labels": list(per_label.values()),
-            "file_bytes": sum(
-                os.path.getsize(f) for f in (self.path, Path(f"{self.path}-wal")) if os.path.exists(f)
-            ),
+            "file_bytes": sum(os.path.getsize(f) for f in (self.path, Path(f"{self.path}-wal")) if os.path.exists(f)),
         }
 
     def split(self, test_holdout: float = 20.0, *, seed: int | None = 0, reshuffle: bool = False):
