@@ -344,6 +344,8 @@ class ImportSession:
         if cx1 <= cx0 or cy1 <= cy0:
             self.problem(name, f"{where} lies outside the {width}x{height} image: object skipped")
             return None
+        if (cx0, cy0, cx1, cy1) == (x0, y0, x1, y1):
+            return (x, y, w, h)  # inside: keep the values as given ((x + w) - x may differ from w)
         overshoot = max(cx0 - x0, cy0 - y0, x1 - cx1, y1 - cy1)
         if overshoot > BOX_TOLERANCE:
             self.problem(
