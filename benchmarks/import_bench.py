@@ -21,6 +21,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 
@@ -30,11 +31,12 @@ def generate(workdir: Path, count: int, width: int, height: int) -> tuple[Path, 
 
     tar = workdir / f"voc_{count}.tar"
     folders = workdir / f"folders_{count}"
+    shutil.rmtree(folders, ignore_errors=True)
     write_shapes_voc(tar, count, width=width, height=height)
     with tarfile.open(tar) as archive:
         for member in archive:
             if "/JPEGImages/" in member.name:
-                target = folders / "train" / f"group{hash(member.name) % 5}" / Path(member.name).name
+                target = folders / "train" / f"group{zlib.crc32(member.name.encode()) % 5}" / Path(member.name).name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(archive.extractfile(member).read())
     return tar, folders
@@ -68,14 +70,10 @@ def baseline(kind: str, source: Path, db: Path) -> int:
 
 
 def ours(kind: str, source: Path, db: Path) -> int:
-    if kind == "voc":
-        from eiq_lab.datasets.voc import import_voc
+    from eiq_lab.datasets.folders import import_folders
+    from eiq_lab.datasets.voc import import_voc
 
-        report = import_voc(source, db)
-    else:
-        from eiq_lab.datasets.folders import import_folders
-
-        report = import_folders(source, db)
+    report = (import_voc if kind == "voc" else import_folders)(source, db)
     if report.errors:
         raise SystemExit(f"import reported problems: {report.errors[:3]}")
     return report.images
@@ -83,6 +81,9 @@ def ours(kind: str, source: Path, db: Path) -> int:
 
 def child(which: str, kind: str, source: str, db: str) -> None:
     """One measurement, in its own process; prints JSON."""
+    import eiq_lab.datasets.folders
+    import eiq_lab.datasets.voc  # noqa: F401  (imports are not part of the measurement)
+
     started = time.perf_counter()
     n = (baseline if which == "baseline" else ours)(kind, Path(source), Path(db))
     seconds = time.perf_counter() - started

@@ -63,6 +63,8 @@ class Progress:
         self.total: int | None = None
 
     def _emit(self, kind: str, message: str = "", **data: Any) -> None:
+        if not self.observers:
+            return
         event = Event(kind, self.stage, self.done, self.total, message, data)
         for observer in self.observers:
             observer(event)

@@ -5,7 +5,6 @@ and `test/` give the group, and a subfolder's name is the label of the images in
 from __future__ import annotations
 
 import os
-from pathlib import PurePosixPath
 
 from ..events import Observer, Progress
 from ..project import Project
@@ -29,7 +28,7 @@ def classify_path(path: str) -> tuple[str | None, str | None]:
         >>> classify_path("dog/d1.jpg")
         (None, 'dog')
     """
-    folders = PurePosixPath(path).parts[:-1]
+    folders = path.split("/")[:-1]
     group = None
     if folders and folders[0].lower() in GROUP_FOLDERS:
         group = GROUP_FOLDERS[folders[0].lower()]
@@ -82,12 +81,12 @@ def import_folders(
             root = _single_top_folder(Source(source)) if reader.kind != "folder" else ""
             for entry in reader.entries():
                 rel = entry.path[len(root) :] if root and entry.path.startswith(root) else entry.path
-                if not rel.lower().endswith(IMAGE_SUFFIXES) or PurePosixPath(rel).name.startswith("._"):
+                if not rel.lower().endswith(IMAGE_SUFFIXES) or entry.name.startswith("._"):
                     continue
                 folder_group, label = classify_path(rel)
-                session.image(entry.path, entry.read(), name=entry.path, group=folder_group)
-                if label:
+                if label:  # objects first: the image row is then written with its annotation state
                     session.objects(entry.path, [LabelledObject(label)], name=entry.path)
+                session.image(entry.path, entry.read(), name=entry.path, group=folder_group)
     return session.report
 
 

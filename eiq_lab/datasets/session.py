@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -44,6 +45,22 @@ class LabelledObject:
 def corners(xmin: float, ymin: float, xmax: float, ymax: float) -> tuple[float, float, float, float]:
     """(x, y, width, height) from corner coordinates, unchecked (the session checks)."""
     return (float(xmin), float(ymin), float(xmax) - float(xmin), float(ymax) - float(ymin))
+
+
+_SPLIT_NAME = re.compile(r"^(?:obj_)?(train|training|val|valid|validation|test|testing)(?:[_-]?\d+|_data)?$", re.I)
+
+
+def split_group(name: str) -> str | None:
+    """The group a dataset's split name stands for (a folder or file-name part), or ``None``.
+
+    Examples:
+        >>> [split_group(n) for n in ("train2017", "val", "valid", "test", "obj_train_data", "images")]
+        ['train', 'test', 'test', 'test', 'train', None]
+    """
+    found = _SPLIT_NAME.match(name)
+    if found is None:
+        return None
+    return "train" if found.group(1).lower().startswith("train") else "test"
 
 
 @dataclass
@@ -254,32 +271,35 @@ class ImportSession:
             self.problem(name, "a second image with the same name: skipped", skipped_file=True)
             return None
         group = self._group_for(key, group)
+        pending = self._pending.pop(key, [])
         if self.project is None:
             self._images[key] = (None, 0, 0, group)
             self.report.images += 1
             self.progress.advance()
-            self._flush_pending(key, name)
+            for file, objects in pending:
+                self._store(key, None, self._accept(objects, 0, 0, file))
             return None
         try:
             checked = check_image(data, decode=self.decode)
         except EiqError as exc:
             self.problem(name, f"{exc}: skipped", skipped_file=True)
-            self._pending.pop(key, None)
             self._images[key] = (None, 0, 0, None)
             return None
         sha = hashlib.sha256(checked.data).hexdigest()
         if self.skip_duplicates and self.project.image_ids_with_sha256(sha):
             self.report.duplicates += 1
-            self._pending.pop(key, None)
             self._images[key] = (None, 0, 0, None)
             self.progress.advance()
             return None
-        image = self.project.add_checked_image(checked, group, source=name, sha256=sha)
+        # objects that arrived first are checked before the image row is written, so the row is
+        # born with its annotation state and the trigger has nothing to update
+        rows = [row for file, objects in pending for row in self._accept(objects, checked.width, checked.height, file)]
+        image = self.project.add_checked_image(checked, group, source=name, sha256=sha, annotated=bool(rows))
         self.report.transcoded += checked.transcoded_from is not None
         self._images[key] = (image.id, checked.width, checked.height, group)
         self.report.images += 1
+        self._store(key, image.id, rows)
         self.progress.advance()
-        self._flush_pending(key, name)
         return image.id
 
     def objects(self, key: Any, objects: list[LabelledObject], *, name: str) -> None:
@@ -300,14 +320,17 @@ class ImportSession:
             return self.forced_group
         return self._groups.get(key, normalize_group(group))
 
-    def _flush_pending(self, key: Any, image_name: str) -> None:
-        for name, objects in self._pending.pop(key, []):
-            self._add_objects(key, objects, name)
-
     def _add_objects(self, key: Any, objects: list[LabelledObject], name: str) -> None:
         image_id, width, height, _ = self._images[key]
         if image_id is None and self.project is not None:
             return  # the image was skipped (bad or duplicate); its problem is already reported
+        self._store(key, image_id, self._accept(objects, width, height, name))
+
+    def _accept(
+        self, objects: list[LabelledObject], width: int, height: int, name: str
+    ) -> list[tuple[LabelledObject, tuple | None]]:
+        """The objects to keep, with boxes in pixels fitted to the image (listing: unchecked)."""
+        kept = []
         for obj in objects:
             excluded = [kind for kind in ("difficult", "truncated") if getattr(obj, kind) and not self.include[kind]]
             if excluded:
@@ -318,6 +341,11 @@ class ImportSession:
                 box = self._fit_box(obj, width, height, name)
                 if box is None:
                     continue
+            kept.append((obj, box))
+        return kept
+
+    def _store(self, key: Any, image_id: int | None, rows: list[tuple[LabelledObject, tuple | None]]) -> None:
+        for obj, box in rows:
             if self.project is not None:
                 label = self._labels.get(obj.label)
                 if label is None:

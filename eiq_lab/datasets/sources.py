@@ -12,6 +12,7 @@ import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ..errors import InputError
@@ -84,11 +85,10 @@ class Source:
     def entries(self) -> Iterator[Entry]:
         """Every regular file, in storage order (sorted for folders)."""
         if self.kind == "folder":
-            yield from self._folder_entries()
-        elif self.kind == "zip":
-            yield from self._zip_entries()
-        else:
-            yield from self._tar_entries()
+            return self._folder_entries()
+        if self.kind == "zip":
+            return self._zip_entries()
+        return self._tar_entries()
 
     def _too_big(self, name: str, size: int) -> bool:
         limit = max_member_bytes()
@@ -98,22 +98,22 @@ class Source:
         return False
 
     def _folder_entries(self) -> Iterator[Entry]:
-        root = self.path
+        root = str(self.path)
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames.sort()
+            prefix = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            prefix = "" if prefix == "." else prefix + "/"
             for filename in sorted(filenames):
-                full = Path(dirpath) / filename
-                rel = full.relative_to(root).as_posix()
+                full = os.path.join(dirpath, filename)
+                rel = prefix + filename
                 try:
-                    st = full.stat()
+                    st = os.stat(full)
                 except OSError as exc:
                     self.on_problem(rel, f"cannot read: {exc.strerror}")
                     continue
-                if not stat.S_ISREG(st.st_mode):
+                if not stat.S_ISREG(st.st_mode) or self._too_big(rel, st.st_size):
                     continue
-                if self._too_big(rel, st.st_size):
-                    continue
-                yield Entry(rel, st.st_size, full.read_bytes)
+                yield Entry(rel, st.st_size, partial(_read_file, full))
 
     def _zip_entries(self) -> Iterator[Entry]:
         with zipfile.ZipFile(self.path) as archive:
@@ -171,6 +171,11 @@ class Source:
                     return data
 
                 yield Entry(_clean(member.name), member.size, read)
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def _is_tar(path: Path) -> bool:

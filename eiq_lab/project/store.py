@@ -11,7 +11,6 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +69,7 @@ class Project(Labelling):
             if mode.lower() != "wal":
                 raise ProjectError(f"{self.path}: cannot use write-ahead logging (journal mode {mode})")
             self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA cache_size = -16384")
             self.migrated_from = schema.migrate(self._conn, path=str(self.path))
         except sqlite3.DatabaseError as exc:
             self._conn.close()
@@ -116,30 +116,12 @@ class Project(Labelling):
             raise ProjectError(f"project {self.path} is closed")
         return self._conn
 
-    @contextmanager
-    def transaction(self) -> Iterator[Project]:
+    def transaction(self) -> _Transaction:
         """Group changes into one transaction: all of them are kept, or none.
 
-        Nested uses join the outermost transaction.
+        Use as ``with project.transaction():``. Nested uses join the outermost transaction.
         """
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self
-                finally:
-                    self._depth -= 1
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            self._depth = 1
-            try:
-                yield self
-            except BaseException:
-                self._depth = 0
-                self._db.execute("ROLLBACK")
-                raise
-            self._depth = 0
-            self._db.execute("COMMIT")
+        return _Transaction(self)
 
     def _query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[tuple]:
         with self._lock:
@@ -203,20 +185,30 @@ class Project(Labelling):
         return self.add_checked_image(checked, grouping, source=source)
 
     def add_checked_image(
-        self, checked: CheckedImage, grouping: str | None, *, source: str | None = None, sha256: str | None = None
+        self,
+        checked: CheckedImage,
+        grouping: str | None,
+        *,
+        source: str | None = None,
+        sha256: str | None = None,
+        annotated: bool = False,
     ) -> ProjectImage:
-        """Store an image already passed through `check_image` (importers check before they decide)."""
+        """Store an image already passed through `check_image` (importers check before they decide).
+
+        ``annotated=True`` is for a caller that adds the image's annotations in the same transaction.
+        """
         grouping = normalize_group(grouping)
         sha = sha256 or hashlib.sha256(checked.data).hexdigest()
         with self.transaction():
             cur = self._db.execute(
-                "INSERT INTO images (sha256, width, height, format, source, grouping) VALUES (?, ?, ?, ?, ?, ?)",
-                (sha, checked.width, checked.height, checked.format, source, grouping),
+                "INSERT INTO images (sha256, width, height, format, source, grouping, annotated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (sha, checked.width, checked.height, checked.format, source, grouping, int(annotated)),
             )
             image_id = cur.lastrowid
             self._db.execute("INSERT INTO image_data (image_id, data) VALUES (?, ?)", (image_id, checked.data))
         return ProjectImage(
-            image_id, checked.width, checked.height, checked.format, sha, source, grouping, False, project=self
+            image_id, checked.width, checked.height, checked.format, sha, source, grouping, annotated, project=self
         )
 
     def add_images(
@@ -428,6 +420,44 @@ class Project(Labelling):
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class _Transaction:
+    """The context manager behind `Project.transaction` (a class: importers enter it per row)."""
+
+    __slots__ = ("project",)
+
+    def __init__(self, project: Project):
+        self.project = project
+
+    def __enter__(self) -> Project:
+        project = self.project
+        project._lock.acquire()
+        try:
+            if project._depth == 0:
+                project._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            project._lock.release()
+            raise
+        project._depth += 1
+        return project
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        project = self.project
+        try:
+            project._depth -= 1
+            if project._depth == 0:
+                if exc_type is None:
+                    try:
+                        project._db.execute("COMMIT")
+                    except BaseException:
+                        project._db.execute("ROLLBACK")
+                        raise
+                else:
+                    project._db.execute("ROLLBACK")
+        finally:
+            project._lock.release()
+        return False
 
 
 def create_project(path: str | os.PathLike) -> Project:
