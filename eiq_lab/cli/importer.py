@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="images already in the project: skip (default) or add again",
     )
     _flag(parser, "verify", action="store_true", help="decode every pixel of every image to check it")
+    _flag(parser, "no-parallel", action="store_true", help="read the dataset in this process only")
     _flag(parser, "json", action="store_true", help="print the report as JSON")
     _flag(parser, "quiet", action="store_true", help="no progress display")
     parser.add_argument("dataset", metavar="VOC_DATASET.TAR", help="the VOC dataset")
@@ -73,7 +74,14 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not args.project:
         raise InputError("give -project PROJECT to import into, or -list to only list the labels")
-    return run_import(args, import_voc, args.dataset, difficult=args.difficult, truncated=args.truncated)
+    return run_import(
+        args,
+        import_voc,
+        args.dataset,
+        difficult=args.difficult,
+        truncated=args.truncated,
+        parallel=False if args.no_parallel else None,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -104,13 +104,29 @@ def run_import(args: argparse.Namespace, importer: Callable[..., Any], source: A
 def _voc(args: argparse.Namespace) -> int:
     from ..datasets.voc import import_voc
 
-    return run_import(args, import_voc, args.source, difficult=args.difficult, truncated=args.truncated)
+    return run_import(
+        args, import_voc, args.source, difficult=args.difficult, truncated=args.truncated, parallel=_parallel(args)
+    )
+
+
+def _parallel(args: argparse.Namespace) -> bool | None:
+    return False if args.no_parallel else None
+
+
+def add_parallel_flag(parser: argparse.ArgumentParser) -> None:
+    add_flag(
+        parser,
+        "no-parallel",
+        action="store_true",
+        help="read the dataset in this process only (by default datasets of 32 MB or more are read "
+        "in a second process while this one writes)",
+    )
 
 
 def _folders(args: argparse.Namespace) -> int:
     from ..datasets.folders import import_folders
 
-    return run_import(args, import_folders, args.source)
+    return run_import(args, import_folders, args.source, parallel=_parallel(args))
 
 
 def _coco(args: argparse.Namespace) -> int:
@@ -174,11 +190,13 @@ def register(subparsers: Any) -> None:
     voc.add_argument("source", help="VOC tar (any compression), zip or folder")
     add_common_import_options(voc)
     add_object_flags(voc)
+    add_parallel_flag(voc)
     voc.set_defaults(handler=_voc)
 
     folders = formats.add_parser("folders", help="structured folders: root images, train/ and test/, label folders")
     folders.add_argument("source", help="the root folder (or a tar/zip of it)")
     add_common_import_options(folders)
+    add_parallel_flag(folders)
     folders.set_defaults(handler=_folders)
 
     tfds = formats.add_parser("tfds", help="a TensorFlow Datasets dataset (downloads when asked, else --data-dir)")

@@ -8,6 +8,7 @@ import os
 
 from ..events import Observer, Progress
 from ..project import Project
+from .parallel import feed, worth_parallel
 from .session import ImportReport, ImportSession, LabelledObject, project_for_import
 from .sources import Source
 
@@ -46,6 +47,7 @@ def import_folders(
     duplicates: str = "skip",
     decode: bool = False,
     progress: Progress | Observer | None = None,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Import a structured-folders dataset (a folder, or a tar/zip of one).
 
@@ -61,10 +63,12 @@ def import_folders(
         duplicates: ``"skip"`` images already in the project, or ``"keep"`` them.
         decode: decode every pixel to check it.
         progress: a `Progress` or observer.
+        parallel: read in a second process while this one writes (``None``: when at least 32 MB).
 
     Returns:
         The `ImportReport`.
     """
+    Source(source)  # a missing or unreadable dataset is refused before any project is made
     with project_for_import(project) as opened:
         session = ImportSession(
             opened,
@@ -77,17 +81,22 @@ def import_folders(
             progress=progress,
         )
         with session:
-            reader = Source(source, on_problem=lambda f, r: session.problem(f, r, skipped_file=True))
-            root = _single_top_folder(Source(source)) if reader.kind != "folder" else ""
-            for entry in reader.entries():
-                rel = entry.path[len(root) :] if root and entry.path.startswith(root) else entry.path
-                if not rel.lower().endswith(IMAGE_SUFFIXES) or entry.name.startswith("._"):
-                    continue
-                folder_group, label = classify_path(rel)
-                if label:  # objects first: the image row is then written with its annotation state
-                    session.objects(entry.path, [LabelledObject(label)], name=entry.path)
-                session.image(entry.path, entry.read(), name=entry.path, group=folder_group)
+            feed(session, _read, source, parallel=worth_parallel(source, parallel))
     return session.report
+
+
+def _read(session: ImportSession, path: str | os.PathLike) -> None:
+    """Feed a structured-folders dataset to a session (or to a reader process's sink)."""
+    reader = Source(path, on_problem=lambda f, r: session.problem(f, r, skipped_file=True))
+    root = _single_top_folder(Source(path)) if reader.kind != "folder" else ""
+    for entry in reader.entries():
+        rel = entry.path[len(root) :] if root and entry.path.startswith(root) else entry.path
+        if not rel.lower().endswith(IMAGE_SUFFIXES) or entry.name.startswith("._"):
+            continue
+        folder_group, label = classify_path(rel)
+        if label:  # objects first: the image row is then written with its annotation state
+            session.objects(entry.path, [LabelledObject(label)], name=entry.path)
+        session.image(entry.path, entry.read(), name=entry.path, group=folder_group)
 
 
 def _single_top_folder(reader: Source) -> str:

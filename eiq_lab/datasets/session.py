@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import EiqError, ImportAborted, InputError
 from ..events import Observer, Progress, as_progress
 from ..project import Project, normalize_group
-from ..project.imagefile import check_image
+from ..project.imagefile import CheckedImage, check_image
 from ..project.store import open_project
 
 #: Boxes may overshoot the image by this many pixels (rounding, VOC's 1-based corners) unreported.
@@ -267,26 +267,31 @@ class ImportSession:
         Returns:
             The new image id, or ``None`` if the image was skipped or only listed.
         """
-        if key in self._images:
-            self.problem(name, "a second image with the same name: skipped", skipped_file=True)
-            return None
-        group = self._group_for(key, group)
-        pending = self._pending.pop(key, [])
         if self.project is None:
-            self._images[key] = (None, 0, 0, group)
-            self.report.images += 1
-            self.progress.advance()
-            for file, objects in pending:
-                self._store(key, None, self._accept(objects, 0, 0, file))
+            if self._claim(key, name):
+                group = self._group_for(key, group)
+                self._images[key] = (None, 0, 0, group)
+                self.report.images += 1
+                self.progress.advance()
+                for file, objects in self._pending.pop(key, []):
+                    self._store(key, None, self._accept(objects, 0, 0, file))
             return None
         try:
             checked = check_image(data, decode=self.decode)
         except EiqError as exc:
-            self.problem(name, f"{exc}: skipped", skipped_file=True)
-            self._images[key] = (None, 0, 0, None)
+            self.bad_image(key, name, str(exc))
             return None
-        sha = hashlib.sha256(checked.data).hexdigest()
-        if self.skip_duplicates and self.project.image_ids_with_sha256(sha):
+        return self.checked_image(key, checked, hashlib.sha256(checked.data).hexdigest(), name=name, group=group)
+
+    def checked_image(
+        self, key: Any, checked: CheckedImage, sha256: str, *, name: str, group: str | None = None
+    ) -> int | None:
+        """Add an image already checked and hashed (by `image`, or by a reader in another process)."""
+        if not self._claim(key, name):
+            return None
+        group = self._group_for(key, group)
+        pending = self._pending.pop(key, [])
+        if self.skip_duplicates and self.project.image_ids_with_sha256(sha256):
             self.report.duplicates += 1
             self._images[key] = (None, 0, 0, None)
             self.progress.advance()
@@ -294,13 +299,28 @@ class ImportSession:
         # objects that arrived first are checked before the image row is written, so the row is
         # born with its annotation state and the trigger has nothing to update
         rows = [row for file, objects in pending for row in self._accept(objects, checked.width, checked.height, file)]
-        image = self.project.add_checked_image(checked, group, source=name, sha256=sha, annotated=bool(rows))
+        image = self.project.add_checked_image(checked, group, source=name, sha256=sha256, annotated=bool(rows))
         self.report.transcoded += checked.transcoded_from is not None
         self._images[key] = (image.id, checked.width, checked.height, group)
         self.report.images += 1
         self._store(key, image.id, rows)
         self.progress.advance()
         return image.id
+
+    def bad_image(self, key: Any, name: str, reason: str) -> None:
+        """Record an image that could not be used (reported, skipped, its annotations dropped)."""
+        if not self._claim(key, name):
+            return
+        self._pending.pop(key, None)
+        self._images[key] = (None, 0, 0, None)
+        self.problem(name, f"{reason}: skipped", skipped_file=True)
+        self.progress.advance()
+
+    def _claim(self, key: Any, name: str) -> bool:
+        if key in self._images:
+            self.problem(name, "a second image with the same name: skipped", skipped_file=True)
+            return False
+        return True
 
     def objects(self, key: Any, objects: list[LabelledObject], *, name: str) -> None:
         """Attach labels and boxes to the image with this key (now, or when it arrives)."""

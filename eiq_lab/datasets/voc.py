@@ -18,6 +18,7 @@ from ..errors import InputError
 from ..events import Observer, Progress, as_progress
 from ..project import Annotation, Project, ProjectImage, normalize_group
 from .export import ExportReport, image_filename, images_with_annotations, prepare_output
+from .parallel import feed, worth_parallel
 from .session import ImportReport, ImportSession, LabelledObject, corners, project_for_import
 from .sources import Entry, Source
 
@@ -218,8 +219,9 @@ def _in_image_sets_main(parts: tuple[str, ...]) -> bool:
     return len(parts) >= 3 and parts[-2].lower() == "main" and parts[-3].lower() == "imagesets"
 
 
-def _read(source: Source, session: ImportSession, *, read_groups: bool) -> None:
-    source.on_problem = lambda file, reason: session.problem(file, reason, skipped_file=True)
+def _read(session: ImportSession, path: str | os.PathLike, read_groups: bool) -> None:
+    """Feed a VOC dataset to a session (or, in a reader process, to a `RecordingSink`)."""
+    source = Source(path, on_problem=lambda file, reason: session.problem(file, reason, skipped_file=True))
     reader = _VocReader(session, read_groups=read_groups)
     for entry in source.entries():
         reader.take(entry)
@@ -237,6 +239,7 @@ def import_voc(
     duplicates: str = "skip",
     decode: bool = False,
     progress: Progress | Observer | None = None,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Import a Pascal VOC dataset (folder, tar of any compression, or zip) into a project.
 
@@ -256,6 +259,8 @@ def import_voc(
         duplicates: ``"skip"`` images already in the project, or ``"keep"`` them.
         decode: decode every pixel to check the images (slower).
         progress: a `Progress` or observer.
+        parallel: read the dataset in a second process while this one writes (``None``: when the
+            dataset is at least 32 MB).
 
     Returns:
         The `ImportReport` (problems per file; difficult/truncated objects left out in ``excluded``).
@@ -269,7 +274,7 @@ def import_voc(
         >>> print(report.summary())  # doctest: +SKIP
     """
     forced = normalize_group(group)
-    reader = Source(source)
+    Source(source)  # a missing or unreadable dataset is refused before any project is made
     with (
         project_for_import(project) as opened,
         ImportSession(
@@ -285,7 +290,7 @@ def import_voc(
             progress=progress,
         ) as session,
     ):
-        _read(reader, session, read_groups=forced is None)
+        feed(session, _read, source, forced is None, parallel=worth_parallel(source, parallel))
     return session.report
 
 
@@ -303,11 +308,11 @@ def list_voc(
     Returns:
         An `ImportReport` with ``listed_only`` set.
     """
-    reader = Source(source)
+    Source(source)
     with ImportSession(
         None, format="voc", source=source, difficult=difficult, truncated=truncated, progress=progress
     ) as session:
-        _read(reader, session, read_groups=True)
+        _read(session, source, True)
     return session.report
 
 
