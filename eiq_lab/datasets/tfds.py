@@ -1,7 +1,9 @@
-"""TensorFlow Datasets import: the verified list (basic mode), any other name (advanced mode),
-the guide's split expressions and the search for image, label and box features.
+"""TensorFlow Datasets import: opening (and, when allowed, downloading) a dataset's builder, then
+reading the chosen splits and features into a project as one import.
 
 TensorFlow loads on first use; images are stored as the encoded bytes TFDS holds (never re-encoded).
+Split expressions live in `tfds_splits`, the verified list and feature discovery in `tfds_features`;
+their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -20,64 +21,36 @@ from ..errors import EiqError, InputError, NotFoundError
 from ..events import Observer, Progress
 from ..project import Project
 from .session import ImportReport, ImportSession, LabelledObject, project_for_import
+from .tfds_features import (
+    DIFFICULT_NAMES,
+    TASKS,
+    TRUNCATED_NAMES,
+    VERIFIED,
+    Found,
+    check_task,
+    discover_features,
+    label_namer,
+    list_verified,
+    load_tfds,
+    resolve_features,
+    verified_choice,
+)
+from .tfds_splits import SPLIT_FORMS, parse_split, split_parts
 
-TASKS = ("classification", "detection")
-
-_IMAGE_LABEL = {"image": "image", "label": "label"}
-_VOC = {
-    "image": "image",
-    "bbox": "objects/bbox",
-    "label": "objects/label",
-    "difficult": "objects/is_difficult",
-    "truncated": "objects/is_truncated",
-}
-
-#: The verified datasets of the basic mode: name -> task -> the features to read.
-#: Keys of a choice: ``image``, ``label`` and, for detection, ``bbox``, ``difficult``, ``truncated``
-#: (feature paths as TFDS 4.9 defines them, nested names joined by ``/``), and ``test_split`` when
-#: the dataset's ``test`` split carries no labels (the test side then reads that split instead).
-#: COCO's ``is_crowd`` boxes are treated as difficult: left out unless ``difficult=True``
-#: (``--difficult``), as COCO's own evaluation ignores them, and flagged difficult when kept.
-VERIFIED: dict[str, dict[str, dict[str, str]]] = {
-    "mnist": {"classification": _IMAGE_LABEL},
-    "fashion_mnist": {"classification": _IMAGE_LABEL},
-    "kmnist": {"classification": _IMAGE_LABEL},
-    "cifar10": {"classification": _IMAGE_LABEL},
-    # cifar100 also has `coarse_label` (20 superclasses): pick it with label_feature / --label-feature
-    "cifar100": {"classification": _IMAGE_LABEL},
-    "tf_flowers": {"classification": _IMAGE_LABEL},
-    "beans": {"classification": _IMAGE_LABEL},
-    "rock_paper_scissors": {"classification": _IMAGE_LABEL},
-    "horses_or_humans": {"classification": _IMAGE_LABEL},
-    "cats_vs_dogs": {"classification": _IMAGE_LABEL},
-    "oxford_flowers102": {"classification": _IMAGE_LABEL},
-    "svhn_cropped": {"classification": _IMAGE_LABEL},
-    "food101": {"classification": _IMAGE_LABEL},
-    "caltech101": {"classification": _IMAGE_LABEL},
-    "voc/2007": {"detection": _VOC},
-    "voc/2012": {"detection": {**_VOC, "test_split": "validation"}},  # its test images have no annotations
-    "coco/2017": {
-        "detection": {
-            "image": "image",
-            "bbox": "objects/bbox",
-            "label": "objects/label",
-            "difficult": "objects/is_crowd",
-            "test_split": "validation",  # its test images have no annotations
-        }
-    },
-}
-
-#: Names of boolean features, next to the boxes, that flag an object difficult or truncated.
-DIFFICULT_NAMES = ("is_difficult", "difficult", "is_crowd", "iscrowd", "crowd")
-TRUNCATED_NAMES = ("is_truncated", "truncated")
+__all__ = [
+    "CATALOG_URL",
+    "DIFFICULT_NAMES",
+    "SPLIT_FORMS",
+    "TASKS",
+    "TRUNCATED_NAMES",
+    "VERIFIED",
+    "discover_features",
+    "import_tfds",
+    "list_verified",
+    "parse_split",
+]
 
 CATALOG_URL = "https://www.tensorflow.org/datasets/catalog/overview"
-
-SPLIT_FORMS = (
-    "a percentage (60%), a count from the start (100), a range (200:300 or 10%:20%), "
-    "or a split name with an optional slice (validation, test[:50%], train[200:300]); "
-    "join parts with + (train+validation)"
-)
 
 _NETWORK_HINTS = (
     "name or service not known",
@@ -92,421 +65,6 @@ _NETWORK_HINTS = (
     "getaddrinfo failed",
     "timed out",
 )
-
-
-def list_verified() -> list[dict[str, Any]]:
-    """The verified datasets for the CLI and the GUI's basic mode.
-
-    Returns:
-        ``[{"name": "mnist", "tasks": ["classification"], "features": {task: choice}}, ...]``.
-    """
-    return [
-        {"name": name, "tasks": list(tasks), "features": {task: dict(choice) for task, choice in tasks.items()}}
-        for name, tasks in VERIFIED.items()
-    ]
-
-
-# -- split expressions ---------------------------------------------------------------------------
-
-_NAMED = re.compile(r"^(?P<name>[A-Za-z_][\w-]*)(?:\[(?P<sel>[^\]]*)\])?$")
-_BOUND = re.compile(r"^(?:(?P<pct>\d+(?:\.\d+)?)%|(?P<abs>\d+))$")
-
-
-@dataclass(frozen=True)
-class _Part:
-    """One split with a selection: [start:stop), in examples or percent (``None``: open end)."""
-
-    split: str | None  # None: a bare expression on a side the dataset has no split for
-    start: float | None = None
-    stop: float | None = None
-    percent: bool = False
-
-    def text(self) -> str:
-        if self.start is None and self.stop is None:
-            return self.split
-        if self.percent and not self.start and self.stop == 100:
-            return self.split
-        unit = "%" if self.percent else ""
-        start = "" if not self.start else f"{self.start:g}{unit}"
-        stop = "" if self.stop is None else f"{self.stop:g}{unit}"
-        return f"{self.split}[{start}:{stop}]"
-
-    def bounds(self, num_examples: int) -> tuple[int, int]:
-        """[first, last) as example indices, rounded as TFDS rounds percentages, within the split."""
-
-        def absolute(value: float | None, default: int) -> int:
-            if value is None:
-                return default
-            if self.percent:
-                return round(value * num_examples / 100.0)  # as TFDS: nearest, ties to even
-            return int(value)
-
-        first = min(absolute(self.start, 0), num_examples)
-        return first, max(first, min(absolute(self.stop, num_examples), num_examples))
-
-    def asks_for_some(self) -> bool:
-        """False when the expression itself selects nothing ("0", "0%", "5:5")."""
-        return (self.stop is None) or (self.stop > (self.start or 0))
-
-
-def _bad_split(expr: Any, why: str = "") -> InputError:
-    return InputError(f"bad split expression {expr!r}{why}; use {SPLIT_FORMS}")
-
-
-def _parse_selection(expr: str, selection: str, split: str | None) -> _Part:
-    if ":" not in selection:
-        match = _BOUND.match(selection)
-        if not match:
-            raise _bad_split(expr)
-        start, stop, percent = None, selection, match["pct"] is not None
-    else:
-        start, _, stop = selection.partition(":")
-        if ":" in stop:
-            raise _bad_split(expr)
-        start, stop = start or None, stop or None
-        units = set()
-        for bound in (start, stop):
-            if bound is not None:
-                match = _BOUND.match(bound)
-                if not match:
-                    raise _bad_split(expr)
-                units.add(match["pct"] is not None)
-        if len(units) > 1:
-            raise _bad_split(expr, " (both ends of a range must be counts, or both percentages)")
-        percent = units == {True}
-    values = [None if b is None else float(b.rstrip("%")) for b in (start, stop)]
-    if percent and any(v is not None and v > 100 for v in values):
-        raise _bad_split(expr, " (a percentage is at most 100%)")
-    if values[0] is not None and values[1] is not None and values[0] > values[1]:
-        raise _bad_split(expr, " (the range starts after it ends)")
-    return _Part(split, values[0], values[1], percent)
-
-
-def _parse_parts(expr: Any, default_split: str | None) -> list[_Part]:
-    if not isinstance(expr, (str, int)) or isinstance(expr, bool):
-        raise _bad_split(expr)
-    text = re.sub(r"\s+", "", str(expr))
-    if not text:
-        raise _bad_split(expr)
-    parts = []
-    for piece in text.split("+"):
-        named = _NAMED.match(piece)
-        if named:
-            sel = named["sel"]
-            if sel is None:
-                parts.append(_Part(named["name"]))
-            elif sel == "":
-                raise _bad_split(expr)
-            else:
-                parts.append(_parse_selection(expr, sel, named["name"]))
-        else:
-            parts.append(_parse_selection(expr, piece, default_split))
-    return parts
-
-
-def parse_split(expr: str | int, default_split: str = "train") -> str:
-    """Turn the guide's split expression into a TFDS split string.
-
-    Args:
-        expr: ``"60%"`` (share of the split), ``"100"`` (first 100), ``"200:300"`` (a range; ends
-            may be percentages, ``"10%:20%"``), or a split name with an optional slice
-            (``"validation"``, ``"test[10%:20%]"``); parts may be joined with ``+``.
-        default_split: the split a bare percentage, count or range applies to.
-
-    Returns:
-        The TFDS split, e.g. ``"train[:60%]"``; the whole split (``"100%"``) is just its name.
-
-    Raises:
-        InputError: the expression has none of the accepted forms.
-
-    Example:
-        >>> parse_split("60%", "train"), parse_split("200:300", "test"), parse_split("100%", "train")
-        ('train[:60%]', 'test[200:300]', 'train')
-    """
-    return "+".join(part.text() for part in _parse_parts(expr, default_split))
-
-
-# -- feature discovery ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Found:
-    """A leaf feature: its path, the innermost Sequence holding it (``None``: top level), nesting."""
-
-    path: tuple[str, ...]
-    feature: Any
-    container: tuple[str, ...] | None
-    depth: int
-
-    @property
-    def name(self) -> str:
-        return "/".join(self.path)
-
-
-def _walk(feature: Any, path: tuple[str, ...] = (), container: tuple[str, ...] | None = None, depth: int = 0):
-    tfds = _tfds()
-    if isinstance(feature, tfds.features.FeaturesDict):
-        for key, child in feature.items():
-            yield from _walk(child, (*path, key), container, depth)
-    elif isinstance(feature, tfds.features.Sequence):
-        yield from _walk(feature.feature, path, path, depth + 1)
-    else:
-        yield _Found(path, feature, container, depth)
-
-
-def _kind(feature: Any) -> str:
-    tfds = _tfds()
-    f = tfds.features
-    if isinstance(feature, f.Image):
-        return "image"
-    if isinstance(feature, f.ClassLabel):
-        return "label"
-    if isinstance(feature, f.BBoxFeature):
-        return "bbox"
-    if isinstance(feature, f.Text):
-        return "text"
-    if isinstance(feature, f.Tensor) and tuple(feature.shape) == ():
-        import numpy as np
-
-        dtype = getattr(feature, "np_dtype", None)
-        if dtype is not None and np.dtype(dtype).kind in "biu":
-            return "flag"
-    return "other"
-
-
-_OPTION = {"image": "image_feature", "label": "label_feature", "bbox": "bbox_feature"}
-_WHAT = {"image": "image", "label": "label", "bbox": "box"}
-
-
-def _pick_hint(role: str) -> str:
-    option = _OPTION[role]
-    return f"pick one with --{option.replace('_', '-')} (Python: {option}=...)"
-
-
-def _ordered(found: list[_Found], role: str) -> list[_Found]:
-    """Candidates, the conventionally named one (``image``, ``label``, ``bbox``) first."""
-    return sorted(found, key=lambda c: (c.path[-1] != role, c.name))
-
-
-def _ambiguous(dataset: str, role: str, found: list[_Found], where: str = "") -> InputError:
-    names = ", ".join(c.name for c in _ordered(found, role))
-    return InputError(
-        f"dataset {dataset!r} has {len(found)} {_WHAT[role]} features{where}: {names}; {_pick_hint(role)}"
-    )
-
-
-def _named(dataset: str, role: str, wanted: str, leaves: list[_Found], kinds: tuple[str, ...], what: str) -> _Found:
-    wanted = str(wanted).strip().strip("/")
-    matches = [c for c in leaves if c.name == wanted]
-    if not matches:
-        fitting = [c.name for c in leaves if _kind(c.feature) in kinds]
-        option = f" (--{_OPTION[role].replace('_', '-')} / {_OPTION[role]}=)" if role in _OPTION else ""
-        raise NotFoundError(
-            f"dataset {dataset!r} has no feature {wanted!r}{option}; "
-            f"its {what} features: {', '.join(fitting) or 'none'}"
-        )
-    found = matches[0]
-    kind = _kind(found.feature)
-    if kind not in kinds:
-        raise InputError(
-            f"feature {wanted!r} of dataset {dataset!r} is a {type(found.feature).__name__}, not {what} "
-            f"(expected {' or '.join(_KIND_NAMES[k] for k in kinds)})"
-        )
-    return found
-
-
-_KIND_NAMES = {"image": "Image", "label": "ClassLabel", "bbox": "BBoxFeature", "text": "Text", "flag": "bool"}
-
-
-def _flag(leaves: list[_Found], container: tuple[str, ...] | None, names: tuple[str, ...]) -> _Found | None:
-    near = {c.path[-1]: c for c in leaves if c.container == container and _kind(c.feature) == "flag"}
-    for name in names:
-        if name in near:
-            return near[name]
-    return None
-
-
-def _resolve(
-    features: Any,
-    task: str,
-    *,
-    dataset: str = "dataset",
-    image_feature: str | None = None,
-    label_feature: str | None = None,
-    bbox_feature: str | None = None,
-    difficult_feature: str | None = None,
-    truncated_feature: str | None = None,
-) -> dict[str, _Found | None]:
-    task = _check_task(task)
-    leaves = list(_walk(features))
-    if not leaves:
-        raise InputError(f"dataset {dataset!r} has no features")
-    top = [c for c in leaves if c.container is None]
-
-    if image_feature:
-        image = _named(dataset, "image", image_feature, leaves, ("image",), "image")
-        if image.container is not None:
-            raise InputError(f"feature {image.name!r} of dataset {dataset!r} is inside a sequence, not one image")
-    else:
-        images = [c for c in top if _kind(c.feature) == "image"]
-        if not images:
-            raise InputError(
-                f"dataset {dataset!r} has no image feature (tfds.features.Image) at its top level; "
-                f"its features: {', '.join(c.name for c in leaves)}"
-            )
-        if len(images) > 1:
-            raise _ambiguous(dataset, "image", images)
-        image = images[0]
-
-    chosen: dict[str, _Found | None] = dict.fromkeys(("image", "label", "bbox", "difficult", "truncated"))
-    chosen["image"] = image
-    if task == "classification":
-        if label_feature:
-            label = _named(dataset, "label", label_feature, leaves, ("label", "text"), "label")
-            if label.container is not None:
-                raise InputError(
-                    f"feature {label.name!r} of dataset {dataset!r} is inside a sequence (one value per object); "
-                    "import it with --task detection"
-                )
-        else:
-            labels = [c for c in top if _kind(c.feature) == "label"]
-            if not labels:
-                nested = [c.name for c in leaves if c.container is not None and _kind(c.feature) == "label"]
-                texts = [c.name for c in top if _kind(c.feature) == "text"]
-                hint = (
-                    f"; its label features hold one value per object ({', '.join(nested)}): use --task detection"
-                    if nested
-                    else f"; pick a text feature as the label with --label-feature ({', '.join(texts)})"
-                    if texts
-                    else ""
-                )
-                raise InputError(
-                    f"dataset {dataset!r} has no label feature (tfds.features.ClassLabel) at its top level{hint}"
-                )
-            if len(labels) > 1:
-                raise _ambiguous(dataset, "label", labels)
-            label = labels[0]
-        chosen["label"] = label
-        return chosen
-
-    if bbox_feature:
-        bbox = _named(dataset, "bbox", bbox_feature, leaves, ("bbox",), "box")
-        if bbox.depth > 1:
-            raise InputError(f"feature {bbox.name!r} of dataset {dataset!r} is nested in more than one sequence")
-    else:
-        boxes = [c for c in leaves if _kind(c.feature) == "bbox" and c.depth <= 1]
-        if not boxes:
-            raise InputError(
-                f"dataset {dataset!r} has no box feature (tfds.features.BBoxFeature); "
-                "import it with --task classification, or pick another dataset"
-            )
-        if len(boxes) > 1:
-            raise _ambiguous(dataset, "bbox", boxes)
-        bbox = boxes[0]
-    container = bbox.container
-    if label_feature:
-        label = _named(dataset, "label", label_feature, leaves, ("label", "text"), "label")
-        if label.container not in (container, None):
-            raise InputError(
-                f"label feature {label.name!r} of dataset {dataset!r} is not beside the boxes {bbox.name!r}; "
-                "pick a label in the same sequence, or one at the top level (one label for every box)"
-            )
-    else:
-        near = [c for c in leaves if c.container == container and _kind(c.feature) == "label"]
-        named_label = [c for c in near if c.path[-1] == "label"]
-        if len(near) == 1 or (len(near) > 1 and len(named_label) == 1):
-            label = named_label[0] if len(near) > 1 else near[0]
-        elif len(near) > 1:
-            where = f" beside the boxes {bbox.name!r}"
-            raise _ambiguous(dataset, "label", near, where)
-        else:
-            # boxes without a label of their own (stanford_dogs): one image-level label for every box
-            image_level = [c for c in top if _kind(c.feature) == "label"]
-            if len(image_level) == 1:
-                label = image_level[0]
-            elif image_level:
-                raise _ambiguous(dataset, "label", image_level, f" for the boxes {bbox.name!r}")
-            else:
-                raise InputError(
-                    f"dataset {dataset!r} has no label feature (tfds.features.ClassLabel) beside its boxes "
-                    f"{bbox.name!r}; pick one with --label-feature (Python: label_feature=...)"
-                )
-    chosen["bbox"], chosen["label"] = bbox, label
-    if difficult_feature:
-        chosen["difficult"] = _named(dataset, "difficult", difficult_feature, leaves, ("flag",), "flag")
-    else:
-        chosen["difficult"] = _flag(leaves, container, DIFFICULT_NAMES)
-    if truncated_feature:
-        chosen["truncated"] = _named(dataset, "truncated", truncated_feature, leaves, ("flag",), "flag")
-    else:
-        chosen["truncated"] = _flag(leaves, container, TRUNCATED_NAMES)
-    return chosen
-
-
-def discover_features(
-    features: Any,
-    task: str = "classification",
-    *,
-    dataset: str = "dataset",
-    image_feature: str | None = None,
-    label_feature: str | None = None,
-    bbox_feature: str | None = None,
-) -> dict[str, str | None]:
-    """Find the image, label and (detection) box features in a TFDS feature structure.
-
-    Classification needs exactly one top-level Image and one top-level ClassLabel. Detection needs
-    one top-level Image and a BBoxFeature (top level or in a Sequence) with a ClassLabel beside it
-    in the same Sequence (``label`` wins when there are several there; with none there, a single
-    top-level ClassLabel labels every box). Boolean features beside the boxes named like
-    `DIFFICULT_NAMES` / `TRUNCATED_NAMES` flag objects.
-
-    Args:
-        features: a ``tfds.features.FeaturesDict`` (``builder.info.features``).
-        task: ``"classification"`` or ``"detection"``.
-        dataset: the dataset's name, for messages.
-        image_feature, label_feature, bbox_feature: feature paths (``"objects/bbox"``) that settle
-            a choice the structure leaves open.
-
-    Returns:
-        ``{"image", "label", "bbox", "difficult", "truncated"}``: feature paths joined by ``/``,
-        ``None`` where the task has none.
-
-    Raises:
-        InputError: a feature is missing or ambiguous; the message lists the candidates and the
-            options that pick them.
-    """
-    found = _resolve(
-        features,
-        task,
-        dataset=dataset,
-        image_feature=image_feature,
-        label_feature=label_feature,
-        bbox_feature=bbox_feature,
-    )
-    return {role: None if c is None else c.name for role, c in found.items()}
-
-
-# -- the import ----------------------------------------------------------------------------------
-
-
-def _tfds():
-    """tensorflow_datasets, imported on first use (with TensorFlow quiet and on legacy Keras)."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as exc:
-        raise EiqError(
-            f"importing TFDS datasets needs TensorFlow Datasets ({exc}); install it with pip install 'eiq-lab[tf]'"
-        ) from None
-    return tfds
-
-
-def _check_task(task: str) -> str:
-    value = str(task).strip().lower()
-    if value not in TASKS:
-        raise InputError(f"task must be one of {', '.join(TASKS)}; received {task!r}")
-    return value
 
 
 def _is_network_failure(exc: BaseException) -> bool:
@@ -527,7 +85,7 @@ def _is_network_failure(exc: BaseException) -> bool:
 
 
 def _open_builder(name: str, data_dir: str | os.PathLike | None, download: bool):
-    tfds = _tfds()
+    tfds = load_tfds()
     clean = str(name).strip()
     if not clean:
         raise InputError(f"give a TFDS dataset name (for example mnist); see {CATALOG_URL}")
@@ -575,17 +133,6 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
-def _verified_choice(name: str, builder: Any, task: str) -> dict[str, str]:
-    keys = [str(name).strip().split(":")[0], builder.name]
-    config = getattr(builder, "builder_config", None)
-    if config is not None:
-        keys.insert(0, f"{builder.name}/{config.name}")
-    for key in keys:
-        if key in VERIFIED and task in VERIFIED[key]:
-            return VERIFIED[key][task]
-    return {}
-
-
 @dataclass(frozen=True)
 class _Read:
     """One contiguous run of examples to read: split, [first, last), and the group it goes to."""
@@ -608,7 +155,7 @@ def _plan_side(
     splits = builder.info.splits
     available = list(splits.keys())
     reads = []
-    for part in _parse_parts(expr, default):
+    for part in split_parts(expr, default):
         if part.split is None:  # a bare expression, and the dataset has no split for this side
             notes.append(
                 f"dataset {dataset!r} has no {side} split (its splits: {', '.join(available)}): no {side} "
@@ -655,29 +202,6 @@ def _value(example: dict, path: tuple[str, ...]) -> Any:
     return example
 
 
-def _label_namer(found: _Found):
-    """A function from a stored label value to its name (``None``: no label, as TFDS's -1)."""
-    if _kind(found.feature) == "text":
-
-        def text(value: Any) -> str | None:
-            value = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-            return value.strip() or None
-
-        return text
-    feature = found.feature
-    names: dict[int, str] = {}
-
-    def name_of(value: Any) -> str | None:
-        index = int(value)
-        if index < 0:
-            return None
-        if index not in names:
-            names[index] = feature.int2str(index)
-        return names[index]
-
-    return name_of
-
-
 @contextmanager
 def _quiet_absl() -> Iterator[None]:
     logger = logging.getLogger("absl")
@@ -690,7 +214,7 @@ def _quiet_absl() -> Iterator[None]:
 
 
 def _examples(builder: Any, read: _Read, decoders: Any, dataset: str) -> Iterator[tuple[int, dict]]:
-    tfds = _tfds()
+    tfds = load_tfds()
     import tensorflow as tf
 
     spec = f"{read.split}[{read.first}:{read.last}]"
@@ -758,16 +282,16 @@ def import_tfds(
     Example:
         >>> import_tfds("mnist", "digits.eiqp", train_split="60%", test_split="200:300")  # doctest: +SKIP
     """
-    task = _check_task(task)
+    task = check_task(task)
     for side, expr in (("train", train_split), ("test", test_split)):
         try:
-            _parse_parts(expr, side)  # refuse a bad expression before loading TensorFlow
+            split_parts(expr, side)  # refuse a bad expression before loading TensorFlow
         except InputError as exc:
             raise InputError(f"--{side}-split: {exc}") from None
     builder = _open_builder(name, data_dir, download)
     dataset = str(name).strip()
-    verified = _verified_choice(dataset, builder, task)
-    found = _resolve(
+    verified = verified_choice(dataset, builder, task)
+    found = resolve_features(
         builder.info.features,
         task,
         dataset=dataset,
@@ -784,7 +308,7 @@ def import_tfds(
     reads += _plan_side(builder, dataset, "test", test_split, test_default, notes)
     _check_overlap(reads)
 
-    tfds = _tfds()
+    tfds = load_tfds()
     image_path = found["image"].path
     wanted = [c.path for c in found.values() if c is not None]
     # read only the chosen features; keep the image encoded (stored as is, never re-encoded)
@@ -795,7 +319,7 @@ def import_tfds(
             decoders.extract_features(builder.info.features)
     except (ValueError, TypeError):  # a structure partial decoding cannot mirror: decode all but the image
         decoders = keep_encoded
-    label_of = _label_namer(found["label"])
+    label_of = label_namer(found["label"])
 
     with project_for_import(project) as opened:
         session = ImportSession(
@@ -840,12 +364,12 @@ def _decoder_tree(path: tuple[str, ...], decoder: Any) -> dict[str, Any]:
     return tree
 
 
-def _classification_objects(example: dict, found: dict[str, _Found | None], label_of) -> list[LabelledObject]:
+def _classification_objects(example: dict, found: dict[str, Found | None], label_of) -> list[LabelledObject]:
     label = label_of(_value(example, found["label"].path))
     return [] if label is None else [LabelledObject(label)]
 
 
-def _detection_objects(example: dict, found: dict[str, _Found | None], label_of) -> list[LabelledObject] | str:
+def _detection_objects(example: dict, found: dict[str, Found | None], label_of) -> list[LabelledObject] | str:
     import numpy as np
 
     boxes = np.asarray(_value(example, found["bbox"].path), dtype=np.float64).reshape(-1, 4)
