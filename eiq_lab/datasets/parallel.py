@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EiqError, InputError
-from ..project.imagefile import check_image
+from ..project.imagefile import CheckedImage, check_image
+from .session import LabelledObject
 
 #: Datasets at least this large (bytes) are read in a second process; smaller ones are not worth
 #: the child's start-up (about a quarter of a second).
 PARALLEL_MIN_BYTES = 32 << 20
 
 _BATCH_CALLS = 256
-_BATCH_BYTES = 4 << 20
+_BATCH_BYTES = 512 << 10  # a message fits the widened pipe, so it moves in one read
 
 Reader = Callable[..., None]
 
@@ -67,6 +68,7 @@ def feed(session: Any, reader: Reader, *args: Any, parallel: bool = False) -> No
         [sys.executable, "-m", __name__, str(write_end)], stdin=subprocess.PIPE, pass_fds=(write_end,)
     )
     os.close(write_end)
+    _widen(read_end)
     receiver = Connection(read_end)
     try:
         try:
@@ -96,17 +98,27 @@ def feed(session: Any, reader: Reader, *args: Any, parallel: bool = False) -> No
         child.wait()
 
 
+def _widen(pipe: int) -> None:
+    """Grow the pipe to 1 MiB (Linux; default 64 KiB) so large messages cross in few system calls."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass
+
+
 def _replay(session: Any, call: tuple) -> None:
     kind = call[0]
     if kind == "image":
-        _, key, checked, sha, name, group = call
-        session.checked_image(key, checked, sha, name=name, group=group)
+        _, key, fields, sha, name, group = call
+        session.checked_image(key, CheckedImage(*fields), sha, name=name, group=group)
     elif kind == "bad_image":
         _, key, name, reason = call
         session.bad_image(key, name, reason)
     elif kind == "objects":
         _, key, objects, name = call
-        session.objects(key, objects, name=name)
+        session.objects(key, [LabelledObject(*fields) for fields in objects], name=name)
     elif kind == "group":
         session.group(call[1], call[2])
     elif kind == "problem":
@@ -135,10 +147,13 @@ class RecordingSink:
             self._add(("bad_image", key, name, str(exc)))
             return
         sha = hashlib.sha256(checked.data).hexdigest()
-        self._add(("image", key, checked, sha, name, group), len(checked.data))
+        # plain tuples: pickling dataclasses costs more than reading the image did
+        fields = (checked.data, checked.format, checked.width, checked.height, checked.transcoded_from)
+        self._add(("image", key, fields, sha, name, group), len(checked.data))
 
     def objects(self, key: Any, objects: list, *, name: str) -> None:
-        self._add(("objects", key, objects, name))
+        rows = [(obj.label, obj.box, obj.difficult, obj.truncated, obj.normalized) for obj in objects]
+        self._add(("objects", key, rows, name))
 
     def group(self, key: Any, group: str | None) -> None:
         self._add(("group", key, group))

@@ -161,9 +161,14 @@ class Source:
                     continue
 
                 def read(member: tarfile.TarInfo = member) -> bytes:
-                    handle = archive.extractfile(member)
                     try:
-                        data = handle.read()
+                        if member.type in _PLAIN_FILE and archive.fileobj.tell() == member.offset_data:
+                            # a plain file's bytes follow its header: read them from the stream
+                            # (extractfile builds two file objects per member, which dominates for
+                            # small files such as VOC's XML); next() then skips the padding
+                            data = archive.fileobj.read(member.size)
+                        else:
+                            data = archive.extractfile(member).read()
                     except (tarfile.TarError, OSError, EOFError) as exc:
                         raise InputError(f"archive {self.path.name} is damaged at {member.name} ({exc})") from None
                     if len(data) != member.size:
@@ -171,6 +176,9 @@ class Source:
                     return data
 
                 yield Entry(_clean(member.name), member.size, read)
+
+
+_PLAIN_FILE = (tarfile.REGTYPE, tarfile.AREGTYPE)
 
 
 def _read_file(path: str) -> bytes:

@@ -150,8 +150,10 @@ class _VocReader:
         parts = entry.parts
         if len(parts) < 2 or parts[-1].startswith("._"):  # macOS resource forks beside the real files
             return
-        pure = PurePosixPath(parts[-1])
-        suffix, stem, folder = pure.suffix.lower(), pure.stem, parts[-2].lower()
+        stem, dot, suffix = parts[-1].rpartition(".")
+        if not dot or not stem:
+            stem, suffix = parts[-1], ""
+        suffix, folder = f".{suffix.lower()}" if suffix else "", parts[-2].lower()
         if folder == "jpegimages" and suffix in IMAGE_SUFFIXES:
             self._image(entry, (self._root(parts[:-2]), stem))
         elif folder == "annotations" and suffix == ".xml":
