@@ -38,7 +38,7 @@ class ProgressPrinter:
     def __call__(self, event: Event) -> None:
         if event.kind == "start":
             self._started = event.time
-            self._last_draw, self._last_percent, self._drawn = event.time, -1, False
+            self._last_draw, self._last_percent, self._drawn = event.time, 0, False
         elif event.kind == "advance":
             self._advance(event)
         elif event.kind == "end" and self.tty and self._drawn:
