@@ -22,6 +22,9 @@ from .records import ANY, ProjectImage, id_of, normalize_group
 
 PROJECT_SUFFIXES = (".eiqp", ".deepview")
 
+#: SQLite page size of new projects (bytes).
+PAGE_SIZE = 16384
+
 _IMAGE_COLUMNS = "id, width, height, format, sha256, source, grouping, annotated"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -65,6 +68,10 @@ class Project(Labelling):
             self._conn.execute("PRAGMA busy_timeout = 30000")
             # refuse a foreign or newer file before switching it to WAL, which rewrites its header
             schema.check(self._conn, path=str(self.path))
+            if create:
+                # images are tens of kilobytes: 16 KiB pages make their overflow chains a quarter as
+                # long, which roughly halves the cost of writing them (fixed once the file exists)
+                self._conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 raise ProjectError(f"{self.path}: cannot use write-ahead logging (journal mode {mode})")

@@ -586,3 +586,8 @@ def test_image_records_decode_and_scale(project):
     assert isinstance(scaled, Image.Image)
     assert (scaled.size, scaled.mode) == ((16, 12), "RGB")
     assert scaled.getpixel((8, 6)) == RED
+
+
+def test_new_projects_use_large_pages_for_image_blobs(tmp_path):
+    with create_project(tmp_path / "p.eiqp") as project:
+        assert project._db.execute("PRAGMA page_size").fetchone()[0] == 16384
