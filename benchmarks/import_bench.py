@@ -2,8 +2,9 @@
 
 The baseline, measured in the same run on the same files, reads each image file and inserts its raw
 bytes into SQLite in one transaction (no checks, no labels). Each measurement runs in a fresh
-process so its peak RSS (plus that of the reader process our importer may start) is its own. Goals (issue 3): ours >= 0.8x the baseline's images/s, and
-peak RSS for 10,000 images <= 1.2x that for 1,000.
+process so its peak RSS (plus that of the reader process our importer may start) is its own.
+Goals (issue 3): ours >= 0.8x the baseline's images/s, and peak RSS for 10,000 images <= 1.2x that
+for 1,000.
 
     python benchmarks/import_bench.py [--images 10000] [--small 1000] [--size 320x240] [--repeat 2]
 """
