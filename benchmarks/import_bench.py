@@ -43,7 +43,7 @@ def generate(workdir: Path, count: int, width: int, height: int) -> tuple[Path, 
     return tar, folders
 
 
-def baseline(kind: str, source: Path, db: Path) -> int:
+def baseline(kind: str, source: Path, db: Path, mode: str = "auto") -> int:
     """Read every image file and insert its bytes into SQLite, one transaction."""
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
@@ -70,35 +70,39 @@ def baseline(kind: str, source: Path, db: Path) -> int:
     return n
 
 
-def ours(kind: str, source: Path, db: Path) -> int:
+MODES = {"auto": None, "serial": False, "parallel": True}
+
+
+def ours(kind: str, source: Path, db: Path, mode: str = "auto") -> int:
     from eiq_lab.datasets.folders import import_folders
     from eiq_lab.datasets.voc import import_voc
 
-    report = (import_voc if kind == "voc" else import_folders)(source, db)
+    report = (import_voc if kind == "voc" else import_folders)(source, db, parallel=MODES[mode])
     if report.errors:
         raise SystemExit(f"import reported problems: {report.errors[:3]}")
     return report.images
 
 
-def child(which: str, kind: str, source: str, db: str) -> None:
+def child(which: str, kind: str, source: str, db: str, mode: str) -> None:
     """One measurement, in its own process; prints JSON."""
     import eiq_lab.datasets.folders
     import eiq_lab.datasets.voc  # noqa: F401  (imports are not part of the measurement)
 
     started = time.perf_counter()
-    n = (baseline if which == "baseline" else ours)(kind, Path(source), Path(db))
+    n = (baseline if which == "baseline" else ours)(kind, Path(source), Path(db), mode)
     seconds = time.perf_counter() - started
     # peak of this process plus that of its reader process, if the import started one
-    rss_mb = sum(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+    peaks = [resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    rss_mb = sum(peaks) / 1024
     print(json.dumps({"images": n, "seconds": seconds, "rss_mb": rss_mb}))
 
 
-def measure(which: str, kind: str, source: Path, workdir: Path) -> dict:
+def measure(which: str, kind: str, source: Path, workdir: Path, mode: str = "auto") -> dict:
     db = workdir / f"{which}_{kind}.eiqp"
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
     out = subprocess.run(
-        [sys.executable, __file__, "--child", which, kind, str(source), str(db)],
+        [sys.executable, __file__, "--child", which, kind, str(source), str(db), mode],
         check=True,
         capture_output=True,
         text=True,
@@ -115,7 +119,7 @@ def main() -> None:
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the generated JPEGs")
     parser.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best is kept")
     parser.add_argument("--workdir", default=None)
-    parser.add_argument("--child", nargs=4, metavar=("WHICH", "KIND", "SOURCE", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -127,26 +131,32 @@ def main() -> None:
         print(f"generating {args.images} and {args.small} JPEGs of {width}x{height} in {workdir} ...", flush=True)
         big = generate(workdir, args.images, width, height)
         small = generate(workdir, args.small, width, height)
-        rows = []
+        rows, memory = [], []
         for kind, index in (("voc", 0), ("folders", 1)):
             best = {}
             for which in ("baseline", "ours"):
                 runs = [measure(which, kind, big[index], workdir) for _ in range(args.repeat)]
                 best[which] = min(runs, key=lambda r: r["seconds"])
-            small_rss = min(measure("ours", kind, small[index], workdir)["rss_mb"] for _ in range(args.repeat))
             speed = {w: best[w]["images"] / best[w]["seconds"] for w in best}
-            ratio = speed["ours"] / speed["baseline"]
-            rss_ratio = best["ours"]["rss_mb"] / small_rss
-            rows.append((kind, speed["baseline"], speed["ours"], ratio, small_rss, best["ours"]["rss_mb"], rss_ratio))
+            rows.append((kind, speed["baseline"], speed["ours"], speed["ours"] / speed["baseline"]))
+            # memory growth with size, each reading mode on its own (a reader process is a constant)
+            for mode in ("serial", "parallel"):
+                peak = [
+                    min(measure("ours", kind, data[index], workdir, mode)["rss_mb"] for _ in range(args.repeat))
+                    for data in (small, big)
+                ]
+                memory.append((kind, mode, peak[0], peak[1], peak[1] / peak[0]))
+        print(f"\nspeed, {args.images} images (reader process chosen by size, as by default)")
+        print(f"{'source':<8} {'baseline img/s':>15} {'ours img/s':>11} {'ratio':>6}   (goal >= 0.80)")
+        for kind, base, mine, ratio in rows:
+            print(f"{kind:<8} {base:>15.0f} {mine:>11.0f} {ratio:>6.2f}")
+        print(f"\npeak RSS of the import (its reader process included), {args.small} vs {args.images} images")
         print(
-            f"\n{'source':<8} {'baseline img/s':>15} {'ours img/s':>11} {'ratio':>6} (goal >= 0.80)   "
-            f"{'RSS ' + str(args.small):>9} {'RSS ' + str(args.images):>10} {'ratio':>6} (goal <= 1.20)"
+            f"{'source':<8} {'reading':<9} {'RSS ' + str(args.small):>10} {'RSS ' + str(args.images):>11} {'ratio':>6}"
+            "   (goal <= 1.20)"
         )
-        for kind, base, mine, ratio, rss_small, rss_big, rss_ratio in rows:
-            print(
-                f"{kind:<8} {base:>15.0f} {mine:>11.0f} {ratio:>6.2f}                 "
-                f"{rss_small:>7.0f}MB {rss_big:>8.0f}MB {rss_ratio:>6.2f}"
-            )
+        for kind, mode, small_mb, big_mb, ratio in memory:
+            print(f"{kind:<8} {mode:<9} {small_mb:>8.0f}MB {big_mb:>9.0f}MB {ratio:>6.2f}")
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
