@@ -207,6 +207,8 @@ class ImportSession:
         self._groups: dict[Any, str | None] = {}
         self._labelled: set[Any] = set()
         self._labels: dict[str, Any] = {}
+        self._hashes: set[int] = set()  # 64-bit prefixes of the images this import added
+        self._project_had_images = False
         self._started = time.monotonic()
         self._tx = None
 
@@ -216,6 +218,7 @@ class ImportSession:
         if self.project is not None:
             self._tx = self.project.transaction()
             self._tx.__enter__()
+            self._project_had_images = self.project.count_images() > 0
         self.progress.start("import" if self.project is not None else "list")
         return self
 
@@ -291,7 +294,7 @@ class ImportSession:
             return None
         group = self._group_for(key, group)
         pending = self._pending.pop(key, [])
-        if self.skip_duplicates and self.project.image_ids_with_sha256(sha256):
+        if self.skip_duplicates and self._seen(sha256):
             self.report.duplicates += 1
             self._images[key] = (None, 0, 0, None)
             self.progress.advance()
@@ -300,6 +303,7 @@ class ImportSession:
         # born with its annotation state and the trigger has nothing to update
         rows = [row for file, objects in pending for row in self._accept(objects, checked.width, checked.height, file)]
         image = self.project.add_checked_image(checked, group, source=name, sha256=sha256, annotated=bool(rows))
+        self._hashes.add(int(sha256[:16], 16))
         self.report.transcoded += checked.transcoded_from is not None
         self._images[key] = (image.id, checked.width, checked.height, group)
         self.report.images += 1
@@ -315,6 +319,13 @@ class ImportSession:
         self._images[key] = (None, 0, 0, None)
         self.problem(name, f"{reason}: skipped", skipped_file=True)
         self.progress.advance()
+
+    def _seen(self, sha256: str) -> bool:
+        """Whether these bytes are already in the project. The project is asked only when it held
+        images before this import or a 64-bit prefix of the hash was already added by it."""
+        if not self._project_had_images and int(sha256[:16], 16) not in self._hashes:
+            return False
+        return bool(self.project.image_ids_with_sha256(sha256))
 
     def _claim(self, key: Any, name: str) -> bool:
         if key in self._images:

@@ -204,7 +204,8 @@ class Project(Labelling):
 
         ``annotated=True`` is for a caller that adds the image's annotations in the same transaction.
         """
-        grouping = normalize_group(grouping)
+        if grouping not in (None, "train", "test"):
+            grouping = normalize_group(grouping)
         sha = sha256 or hashlib.sha256(checked.data).hexdigest()
         with self.transaction():
             cur = self._db.execute(

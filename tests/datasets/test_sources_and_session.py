@@ -149,3 +149,20 @@ def test_strict_session_rolls_back(tmp_path):
     assert project.count_images() == 1
     project.close()
     assert path.read_bytes() == before
+
+
+def test_duplicates_within_an_import_and_against_the_project(tmp_path):
+    project = create_project(tmp_path / "p.eiqp")
+    with ImportSession(project, format="t", source="m") as session:
+        session.image("a", jpeg(20), name="a.jpg")
+        session.image("b", jpeg(20), name="b.jpg")  # same bytes in the same import
+        session.image("c", jpeg(21), name="c.jpg")
+    assert (session.report.images, session.report.duplicates) == (2, 1)
+    with ImportSession(project, format="t", source="m") as again:
+        again.image("x", jpeg(21), name="x.jpg")  # already in the project
+        again.image("y", jpeg(22), name="y.jpg")
+    assert (again.report.images, again.report.duplicates) == (1, 1)
+    with ImportSession(project, format="t", source="m", duplicates="keep") as keep:
+        keep.image("z", jpeg(22), name="z.jpg")
+    assert keep.report.images == 1
+    assert project.count_images() == 4
