@@ -271,7 +271,8 @@ class Project(Labelling):
             where.append("annotated = ?")
             params.append(1 if annotated else 0)
         if label is not None:
-            where.append("id IN (SELECT image_id FROM annotations WHERE label_id = ?)")
+            # a probe per image, in id order: pages and batches cost their size, not the label's size
+            where.append("EXISTS (SELECT 1 FROM annotations a WHERE a.label_id = ? AND a.image_id = images.id)")
             params.append(self.label(label).id)
         if after_id is not None:
             where.append("id > ?")

@@ -534,6 +534,8 @@ def test_pages_and_batches_come_out_of_an_index_without_sorting_a_group(grouped)
     for sql in selects:
         plan = " / ".join(row[3] for row in p._db.execute("EXPLAIN QUERY PLAN " + sql))
         assert "TEMP B-TREE" not in plan, f"{sql}\n  -> {plan}"
+        # nor a list of every image of a label, rebuilt for each page (quadratic over a label's batches)
+        assert "LIST SUBQUERY" not in plan, f"{sql}\n  -> {plan}"
 
 
 # -- info -----------------------------------------------------------------------------------
