@@ -107,7 +107,7 @@ class Progress:
     def check(self) -> None:
         """Raise `Stopped` if a stop was requested."""
         if self._stop.is_set():
-            raise Stopped(f"{self.stage or 'work'} stopped by request; nothing was kept")
+            raise Stopped(f"{self.stage or 'work'} stopped by request")
 
 
 def as_progress(progress: Progress | Observer | None) -> Progress:

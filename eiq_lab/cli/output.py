@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -103,6 +104,12 @@ def run_command(prog: str, handler: Callable[[argparse.Namespace], int | None], 
     except EiqError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # the reader of our output went away (`eiq ... | head`): stop quietly
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_OK
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; nothing of the unfinished work was kept", file=sys.stderr)
         return EXIT_INTERRUPTED
