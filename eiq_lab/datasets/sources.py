@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import InputError
 
@@ -131,11 +132,63 @@ class Source:
                     continue
                 yield Entry(_clean(info.filename), info.file_size, lambda info=info: archive.read(info))
 
+    def _refused(self, name: str, kind: str, size: int) -> bool:
+        """Report and refuse a member that is not a safe regular file of acceptable size."""
+        reason = _unsafe_reason(name) or _REFUSED_KINDS.get(kind)
+        if reason:
+            self.on_problem(name, reason)
+            return True
+        return self._too_big(name, size)
+
     def _tar_entries(self) -> Iterator[Entry]:
         try:
-            archive = tarfile.open(self.path, mode="r|*")  # noqa: SIM115 (closed by the with below)
+            handle = open(self.path, "rb")  # noqa: SIM115 (closed by the with below)
+        except OSError as exc:
+            raise InputError(f"cannot read archive {self.path}: {exc.strerror}") from None
+        with handle:
+            if handle.read(6).startswith(_COMPRESSED):
+                handle.seek(0)
+                yield from self._tarfile_entries(handle)
+            else:
+                handle.seek(0)
+                yield from self._plain_tar_entries(handle)
+
+    def _plain_tar_entries(self, handle: BinaryIO) -> Iterator[Entry]:
+        """An uncompressed tar's plain headers, read here (tarfile spends most of an import's reading
+        time on them); from the first header of any other kind on, tarfile reads the rest."""
+        while True:
+            offset = handle.tell()
+            block = handle.read(512)
+            if not block or block == _ZERO_BLOCK:
+                return
+            header = _plain_header(block)
+            if header is None:
+                handle.seek(offset)
+                yield from self._tarfile_entries(handle)
+                return
+            name, size, kind = header
+            start = offset + 512
+            following = start + (size + 511) // 512 * 512
+            if kind != "dir" and not self._refused(name, kind, size):
+
+                def read(name: str = name, start: int = start, size: int = size) -> bytes:
+                    if handle.tell() != start:
+                        handle.seek(start)
+                    data = handle.read(size)
+                    if len(data) != size:
+                        raise InputError(f"archive {self.path.name} is truncated at {name}")
+                    return data
+
+                yield Entry(_clean(name), size, read)
+            handle.seek(following)
+
+    def _tarfile_entries(self, handle: BinaryIO) -> Iterator[Entry]:
+        offset = handle.tell()
+        try:
+            archive = tarfile.open(fileobj=handle, mode="r|*")  # noqa: SIM115 (closed by the with below)
         except (tarfile.TarError, OSError, EOFError) as exc:
-            raise InputError(f"cannot read archive {self.path}: {exc}") from None
+            where = f" at byte {offset}" if offset else ""
+            raise InputError(f"archive {self.path.name} is damaged{where} ({exc})") from None
         with archive:
             while True:
                 try:
@@ -147,25 +200,23 @@ class Source:
                 archive.members.clear()  # stream mode keeps every header otherwise; memory stays flat
                 if member.isdir():
                     continue
-                reason = _unsafe_reason(member.name)
-                if reason is None and member.issym():
-                    reason = "symbolic link in archive: refused"
-                elif reason is None and member.islnk():
-                    reason = "hard link in archive: refused"
-                elif reason is None and not member.isreg():
-                    reason = "special file (device or pipe) in archive: refused"
-                if reason:
-                    self.on_problem(member.name, reason)
-                    continue
-                if self._too_big(member.name, member.size):
+                kind = (
+                    "file"
+                    if member.isreg()
+                    else "symlink"
+                    if member.issym()
+                    else "hardlink"
+                    if member.islnk()
+                    else "special"
+                )
+                if self._refused(member.name, kind, member.size):
                     continue
 
                 def read(member: tarfile.TarInfo = member) -> bytes:
                     try:
                         if member.type in _PLAIN_FILE and archive.fileobj.tell() == member.offset_data:
                             # a plain file's bytes follow its header: read them from the stream
-                            # (extractfile builds two file objects per member, which dominates for
-                            # small files such as VOC's XML); next() then skips the padding
+                            # (extractfile builds two file objects per member); next() skips the padding
                             data = archive.fileobj.read(member.size)
                         else:
                             data = archive.extractfile(member).read()
@@ -176,6 +227,49 @@ class Source:
                     return data
 
                 yield Entry(_clean(member.name), member.size, read)
+
+
+_REFUSED_KINDS = {
+    "symlink": "symbolic link in archive: refused",
+    "hardlink": "hard link in archive: refused",
+    "special": "special file (device or pipe) in archive: refused",
+}
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+_ZERO_BLOCK = bytes(512)
+_PLAIN_KINDS = {
+    b"0": "file",
+    b"\x00": "file",
+    b"7": "file",
+    b"5": "dir",
+    b"1": "hardlink",
+    b"2": "symlink",
+    b"3": "special",
+    b"4": "special",
+    b"6": "special",
+}
+
+
+def _plain_header(block: bytes) -> tuple[str, int, str] | None:
+    """(name, size, kind) of a plain ustar/GNU/v7 header; ``None`` for anything else (pax and GNU
+    long-name records, base-256 sizes, a bad checksum), which tarfile then reads and judges."""
+    kind = _PLAIN_KINDS.get(block[156:157])
+    if kind is None or block[124] & 0x80 or block[148] & 0x80:
+        return None
+    try:
+        size = int(block[124:136].split(b"\x00", 1)[0].strip() or b"0", 8)
+        checksum = int(block[148:156].split(b"\x00", 1)[0].strip() or b"-1", 8)
+    except ValueError:
+        return None
+    if checksum != sum(block[:148]) + 256 + sum(block[156:]):
+        return None
+    name = block[:100].split(b"\x00", 1)[0]
+    if block[257:263] == b"ustar\x00":
+        prefix = block[345:500].split(b"\x00", 1)[0]
+        if prefix:
+            name = prefix + b"/" + name
+    if kind == "file" and name.endswith(b"/"):
+        kind = "dir"
+    return name.decode("utf-8", "surrogateescape"), size, kind
 
 
 _PLAIN_FILE = (tarfile.REGTYPE, tarfile.AREGTYPE)

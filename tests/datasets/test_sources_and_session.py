@@ -166,3 +166,54 @@ def test_duplicates_within_an_import_and_against_the_project(tmp_path):
         keep.image("z", jpeg(22), name="z.jpg")
     assert keep.report.images == 1
     assert project.count_images() == 4
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_plain_tar_reader_matches_tarfile(tmp_path, fmt):
+    """Uncompressed tars are read by our own header reader (handing pax and GNU long-name records
+    to tarfile); gzip-compressed ones by tarfile alone. Both must see exactly the same."""
+    long_dir = "deep/" + "d" * 120  # over 100 characters: ustar prefix, GNU or pax records
+    members = [
+        ("a/x.jpg", b"X" * 700),
+        (f"{long_dir}/y.jpg", b"Y" * 1024),
+        ("b/" + "z" * 150 + ".jpg", b"Z"),
+        ("c/w.jpg", b""),
+    ]
+    for name, mode in (("plain.tar", "w"), ("same.tar.gz", "w:gz")):
+        with tarfile.open(tmp_path / name, mode, format=fmt) as t:
+            for member, data in members:
+                if fmt == tarfile.USTAR_FORMAT and len(member.rsplit("/", 1)[-1]) > 100:
+                    continue  # ustar cannot store a file name that long
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+            sym = tarfile.TarInfo("a/link.jpg")
+            sym.type, sym.linkname = tarfile.SYMTYPE, "x.jpg"
+            t.addfile(sym)
+            evil = tarfile.TarInfo("../evil.jpg")
+            evil.size = 1
+            t.addfile(evil, io.BytesIO(b"E"))
+    plain_problems, packed_problems = [], []
+    plain = read_all(tmp_path / "plain.tar", plain_problems)
+    packed = read_all(tmp_path / "same.tar.gz", packed_problems)
+    assert plain == packed
+    assert plain["a/x.jpg"] == b"X" * 700 and plain[f"{long_dir}/y.jpg"] == b"Y" * 1024
+    assert plain_problems == packed_problems
+    assert [name for name, _ in plain_problems] == ["a/link.jpg", "../evil.jpg"]
+
+
+def test_plain_tar_with_a_damaged_header_or_data(tmp_path):
+    path = tmp_path / "d.tar"
+    with tarfile.open(path, "w") as t:
+        for name in ("a.jpg", "b.jpg"):
+            info = tarfile.TarInfo(name)
+            info.size = 2000
+            t.addfile(info, io.BytesIO(b"A" * 2000))
+    raw = bytearray(path.read_bytes())
+    raw[2560 + 10] ^= 0xFF  # the second header (after 512 + 2048 bytes)'s name: its checksum no longer matches
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match=r"d\.tar is damaged at byte 2560 \(bad checksum\)"):
+        read_all(path, [])
+    path.write_bytes(bytes(raw[:1500]))  # cut inside the first file's data
+    with pytest.raises(InputError, match="truncated"):
+        read_all(path, [])
