@@ -64,8 +64,10 @@ def feed(session: Any, reader: Reader, *args: Any, parallel: bool = False) -> No
     # fork, which is unsafe once TensorFlow's threads exist) reads the job from stdin and sends calls
     # back over its own pipe.
     read_end, write_end = os.pipe()
+    # the child imports what this process imports, wherever this process found it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     child = subprocess.Popen(
-        [sys.executable, "-m", __name__, str(write_end)], stdin=subprocess.PIPE, pass_fds=(write_end,)
+        [sys.executable, "-m", __name__, str(write_end)], stdin=subprocess.PIPE, pass_fds=(write_end,), env=env
     )
     os.close(write_end)
     _widen(read_end)
