@@ -344,13 +344,14 @@ class _Index:
             self.session.objects(key, [obj], name=name)
         if wanted.labels:
             self.session.objects(key, [LabelledObject(label) for label in wanted.labels], name=key)
-        image_id = self.session.image(key, data, name=key, group=self.group)
-        if image_id is not None and wanted.size is not None:
-            image = self.session.project.image(image_id)
-            if (image.width, image.height) != wanted.size:
+        self.session.image(key, data, name=key, group=self.group)
+        size = self.session.image_size(key)
+        if size is not None and wanted.size is not None:
+            width, height = size
+            if (width, height) != wanted.size:
                 self.session.problem(
                     key,
-                    f"the record says {wanted.size[0]}x{wanted.size[1]} but the file is {image.width}x{image.height}; "
+                    f"the record says {wanted.size[0]}x{wanted.size[1]} but the file is {width}x{height}; "
                     "boxes were read as pixels of the file",
                     severity="warning",
                 )

@@ -20,7 +20,7 @@ from ..errors import EiqError, ImportAborted, InputError
 from ..events import Observer, Progress, as_progress
 from ..project import Project, normalize_group
 from ..project.imagefile import CheckedImage, check_image
-from ..project.store import open_project
+from ..project.store import BulkWriter, open_project
 
 #: Boxes may overshoot the image by this many pixels (rounding, VOC's 1-based corners) unreported.
 BOX_TOLERANCE = 1.0
@@ -219,6 +219,7 @@ class ImportSession:
             self._tx = self.project.transaction()
             self._tx.__enter__()
             self._project_had_images = self.project.count_images() > 0
+            self._writer = BulkWriter(self.project)
         self.progress.start("import" if self.project is not None else "list")
         return self
 
@@ -302,14 +303,14 @@ class ImportSession:
         # objects that arrived first are checked before the image row is written, so the row is
         # born with its annotation state and the trigger has nothing to update
         rows = [row for file, objects in pending for row in self._accept(objects, checked.width, checked.height, file)]
-        image = self.project.add_checked_image(checked, group, source=name, sha256=sha256, annotated=bool(rows))
+        image_id = self._writer.add_image(checked, sha256, group, name, bool(rows))
         self._hashes.add(int(sha256[:16], 16))
         self.report.transcoded += checked.transcoded_from is not None
-        self._images[key] = (image.id, checked.width, checked.height, group)
+        self._images[key] = (image_id, checked.width, checked.height, group)
         self.report.images += 1
-        self._store(key, image.id, rows)
+        self._store(key, image_id, rows)
         self.progress.advance()
-        return image.id
+        return image_id
 
     def bad_image(self, key: Any, name: str, reason: str) -> None:
         """Record an image that could not be used (reported, skipped, its annotations dropped)."""
@@ -325,6 +326,7 @@ class ImportSession:
         images before this import or a 64-bit prefix of the hash was already added by it."""
         if not self._project_had_images and int(sha256[:16], 16) not in self._hashes:
             return False
+        self._writer.flush()  # queued images must be visible to the query
         return bool(self.project.image_ids_with_sha256(sha256))
 
     def _claim(self, key: Any, name: str) -> bool:
@@ -332,6 +334,11 @@ class ImportSession:
             self.problem(name, "a second image with the same name: skipped", skipped_file=True)
             return False
         return True
+
+    def image_size(self, key: Any) -> tuple[int, int] | None:
+        """(width, height) of the image added under `key`; ``None`` if none was added (or listing)."""
+        image_id, width, height, _ = self._images.get(key, (None, 0, 0, None))
+        return None if image_id is None else (width, height)
 
     def objects(self, key: Any, objects: list[LabelledObject], *, name: str) -> None:
         """Attach labels and boxes to the image with this key (now, or when it arrives)."""
@@ -381,7 +388,7 @@ class ImportSession:
                 label = self._labels.get(obj.label)
                 if label is None:
                     label = self._labels[obj.label] = self.project.add_label(obj.label)
-                self.project._insert_annotation(image_id, label.id, box, obj.difficult, obj.truncated)
+                self._writer.add_annotation(image_id, label.id, box, obj.difficult, obj.truncated)
             self.report.labels[obj.label] += 1
             if box is None:
                 self.report.full_image += 1
@@ -416,6 +423,8 @@ class ImportSession:
         return (cx0, cy0, cx1 - cx0, cy1 - cy0)
 
     def _finish(self) -> None:
+        if self.project is not None:
+            self._writer.flush()
         for entries in self._pending.values():
             for name, _ in entries:
                 self.problem(name, "annotation without its image: skipped", skipped_file=True)

@@ -431,6 +431,65 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+class BulkWriter:
+    """Writes many new images and their annotations with a few `executemany` calls.
+
+    For importers, inside a transaction they hold: ids are assigned here (the transaction's write
+    lock keeps anyone else from inserting), rows wait in memory until `flush` (every `batch` images,
+    and before anything reads the project). Callers check images, boxes and labels first.
+    """
+
+    def __init__(self, project: Project, batch: int = 256):
+        if not project._depth:
+            raise RuntimeError("BulkWriter needs a transaction: use it inside `with project.transaction():`")
+        self.project = project
+        self.batch = batch
+        self._next_id = project._scalar("SELECT coalesce(max(id), 0) + 1 FROM images")
+        self._images: list[tuple] = []
+        self._blobs: list[tuple] = []
+        self._annotations: list[tuple] = []
+
+    def add_image(
+        self, checked: CheckedImage, sha256: str, grouping: str | None, source: str | None, annotated: bool
+    ) -> int:
+        """Queue an image row and its bytes; returns the id it will have."""
+        image_id = self._next_id
+        self._next_id += 1
+        self._images.append(
+            (image_id, sha256, checked.width, checked.height, checked.format, source, grouping, int(annotated))
+        )
+        self._blobs.append((image_id, checked.data))
+        if len(self._images) >= self.batch:
+            self.flush()
+        return image_id
+
+    def add_annotation(
+        self, image_id: int, label_id: int, box: Sequence[float] | None, difficult: bool, truncated: bool
+    ) -> None:
+        """Queue an annotation row (the image may still be queued too)."""
+        values = (None,) * 4 if box is None else tuple(box)
+        self._annotations.append((image_id, label_id, *values, int(difficult), int(truncated)))
+
+    def flush(self) -> None:
+        """Write what is queued (images before the annotations that refer to them)."""
+        db = self.project._db
+        if self._images:
+            db.executemany(
+                "INSERT INTO images (id, sha256, width, height, format, source, grouping, annotated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._images,
+            )
+            db.executemany("INSERT INTO image_data (image_id, data) VALUES (?, ?)", self._blobs)
+            self._images, self._blobs = [], []
+        if self._annotations:
+            db.executemany(
+                "INSERT INTO annotations (image_id, label_id, x, y, width, height, difficult, truncated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._annotations,
+            )
+            self._annotations = []
+
+
 class _Transaction:
     """The context manager behind `Project.transaction` (a class: importers enter it per row)."""
 
