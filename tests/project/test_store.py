@@ -593,3 +593,25 @@ def test_image_records_decode_and_scale(project):
 def test_new_projects_use_large_pages_for_image_blobs(tmp_path):
     with create_project(tmp_path / "p.eiqp") as project:
         assert project._db.execute("PRAGMA page_size").fetchone()[0] == 16384
+
+
+def test_bulk_writer_needs_a_transaction_and_writes_on_flush(tmp_path):
+    from eiq_lab.project.imagefile import check_image
+    from eiq_lab.project.store import BulkWriter
+
+    with create_project(tmp_path / "p.eiqp") as project:
+        with pytest.raises(RuntimeError, match="transaction"):
+            BulkWriter(project)
+        [first] = project.add_images([noise_image(1)])
+        checked = check_image(noise_image(2))
+        with project.transaction():
+            writer = BulkWriter(project, batch=10)
+            image_id = writer.add_image(checked, "f" * 64, "train", "two.png", True)
+            writer.add_annotation(image_id, project.add_label("cat").id, (1, 1, 2, 2), False, False)
+            assert image_id == first.id + 1
+            assert project.count_images() == 1  # queued, not yet written
+            writer.flush()
+            assert project.count_images() == 2
+        assert project.annotations_with_image(image_id) == [("cat", (1.0, 1.0, 2.0, 2.0))]
+        assert project.image(image_id).grouping == "train"
+        assert project.image_data(image_id) == checked.data
