@@ -5,6 +5,7 @@ and one clear error line (no traceback) with a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -105,10 +106,8 @@ def run_command(prog: str, handler: Callable[[argparse.Namespace], int | None], 
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:  # the reader of our output went away (`eiq ... | head`): stop quietly
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # stdout may be no real file
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
         return EXIT_OK
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; nothing of the unfinished work was kept", file=sys.stderr)

@@ -96,7 +96,7 @@ def _newer_project(path):
 
 def _make_bad(kind, path):
     if kind == "missing":
-        pass
+        return
     elif kind == "folder":
         path.mkdir()
     elif kind == "text":
