@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..events import Observer, Progress, as_progress
 from ..project import Project
 from .export import ExportReport, image_filename, images_with_annotations, prepare_output
-from .session import ImportReport, ImportSession, LabelledObject, project_for_import, split_group
+from .session import ImportReport, ImportSession, LabelledObject, import_session, split_group
 from .sources import Source, max_member_bytes
 
 #: Instances files larger than this are refused before parsing (json.load holds all of it in memory).
@@ -131,28 +131,26 @@ def import_coco(
     if not location.exists():
         raise InputError(f"image folder {location} does not exist; give the folder (or archive) with images=")
     source = Source(location)  # refuses a location that is neither a folder nor an archive
-    with project_for_import(project) as opened:
-        session = ImportSession(
-            opened,
-            format="coco",
-            source=path,
-            group=group,
-            difficult=crowd,
-            strict=strict,
-            duplicates=duplicates,
-            decode=decode,
-            progress=progress,
-        )
-        with session:
-            index = _Index(session, path.name, split_group_of_file(path))
-            index.read(data)
-            del data
-            session.expect(len(index.wanted))
-            if source.kind == "folder":
-                index.read_folder(source.path)
-            else:
-                index.read_archive(source)
-            index.report_missing(str(location))
+    with import_session(
+        project,
+        format="coco",
+        source=path,
+        group=group,
+        difficult=crowd,
+        strict=strict,
+        duplicates=duplicates,
+        decode=decode,
+        progress=progress,
+    ) as session:
+        index = _Index(session, path.name, split_group_of_file(path))
+        index.read(data)
+        del data
+        session.expect(len(index.wanted))
+        if source.kind == "folder":
+            index.read_folder(source.path)
+        else:
+            index.read_archive(source)
+        index.report_missing(str(location))
     report = session.report
     if "difficult" in report.excluded:  # COCO's word for it, and the CLI's flag (--crowd)
         report.excluded["crowd"] = report.excluded.pop("difficult")

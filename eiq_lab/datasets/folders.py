@@ -10,7 +10,7 @@ from pathlib import Path
 from ..events import Observer, Progress
 from ..project import Project
 from .parallel import feed, worth_parallel
-from .session import ImportReport, ImportSession, LabelledObject, project_for_import
+from .session import ImportReport, ImportSession, LabelledObject, import_session
 from .sources import Source
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -71,23 +71,21 @@ def import_folders(
         The `ImportReport`.
     """
     Source(source)  # a missing or unreadable dataset is refused before any project is made
-    with project_for_import(project) as opened:
-        session = ImportSession(
-            opened,
-            format="folders",
-            source=source,
-            group=group,
-            strict=strict,
-            duplicates=duplicates,
-            decode=decode,
-            progress=progress,
-        )
-        with session:
-            if parallel is None and not Path(source).is_file():
-                # files in a folder cost little to read: handing them to this process over a pipe
-                # costs more than reading them here (measured); archives are worth it
-                parallel = False
-            feed(session, _read, source, parallel=worth_parallel(source, parallel))
+    with import_session(
+        project,
+        format="folders",
+        source=source,
+        group=group,
+        strict=strict,
+        duplicates=duplicates,
+        decode=decode,
+        progress=progress,
+    ) as session:
+        if parallel is None and not Path(source).is_file():
+            # files in a folder cost little to read: handing them to this process over a pipe
+            # costs more than reading them here (measured); archives are worth it
+            parallel = False
+        feed(session, _read, source, parallel=worth_parallel(source, parallel))
     return session.report
 
 

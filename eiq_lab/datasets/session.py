@@ -218,7 +218,7 @@ class ImportSession:
         if self.project is not None:
             self._tx = self.project.transaction()
             self._tx.__enter__()
-            self._project_had_images = self.project.count_images() > 0
+            self._project_had_images = bool(self.project.images(limit=1))  # O(1), unlike a count
             self._writer = BulkWriter(self.project)
         self.progress.start("import" if self.project is not None else "list")
         return self
@@ -463,3 +463,15 @@ def project_for_import(project: Project | str | os.PathLike, *, create: bool = T
                 Path(str(path) + suffix).unlink(missing_ok=True)
         raise
     opened.close()
+
+
+@contextmanager
+def import_session(project: Project | str | os.PathLike, **options: Any) -> Iterator[ImportSession]:
+    """`project_for_import` and an `ImportSession` on it: the frame of every importer.
+
+    Args:
+        project: an open `Project` or a path (created if missing; removed again if the import fails).
+        **options: `ImportSession` keywords (format, source, group, strict, ...).
+    """
+    with project_for_import(project) as opened, ImportSession(opened, **options) as session:
+        yield session

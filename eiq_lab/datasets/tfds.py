@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import EiqError, InputError, NotFoundError
 from ..events import Observer, Progress
 from ..project import Project
-from .session import ImportReport, ImportSession, LabelledObject, project_for_import
+from .session import ImportReport, LabelledObject, import_session
 from .tfds_features import (
     DIFFICULT_NAMES,
     TASKS,
@@ -321,39 +321,37 @@ def import_tfds(
         decoders = keep_encoded
     label_of = label_namer(found["label"])
 
-    with project_for_import(project) as opened:
-        session = ImportSession(
-            opened,
-            format="tfds",
-            source=dataset,
-            group=group,
-            difficult=difficult,
-            truncated=truncated,
-            strict=strict,
-            duplicates=duplicates,
-            decode=decode,
-            progress=progress,
-        )
-        with session:
-            for note in notes:
-                session.problem(dataset, note, severity="warning")
-            session.expect(sum(r.last - r.first for r in reads))
-            for read in reads:
-                for index, example in _examples(builder, read, decoders, dataset):
-                    key = (read.split, index)
-                    source = f"{dataset}/{read.split}/{index}"
-                    data = bytes(_value(example, image_path))
-                    if session.image(key, data, name=source, group=read.group) is None:
-                        continue
-                    objects = (
-                        _classification_objects(example, found, label_of)
-                        if task == "classification"
-                        else _detection_objects(example, found, label_of)
-                    )
-                    if isinstance(objects, str):
-                        session.problem(source, objects)
-                    elif objects:
-                        session.objects(key, objects, name=source)
+    with import_session(
+        project,
+        format="tfds",
+        source=dataset,
+        group=group,
+        difficult=difficult,
+        truncated=truncated,
+        strict=strict,
+        duplicates=duplicates,
+        decode=decode,
+        progress=progress,
+    ) as session:
+        for note in notes:
+            session.problem(dataset, note, severity="warning")
+        session.expect(sum(r.last - r.first for r in reads))
+        for read in reads:
+            for index, example in _examples(builder, read, decoders, dataset):
+                key = (read.split, index)
+                source = f"{dataset}/{read.split}/{index}"
+                data = bytes(_value(example, image_path))
+                if session.image(key, data, name=source, group=read.group) is None:
+                    continue
+                objects = (
+                    _classification_objects(example, found, label_of)
+                    if task == "classification"
+                    else _detection_objects(example, found, label_of)
+                )
+                if isinstance(objects, str):
+                    session.problem(source, objects)
+                elif objects:
+                    session.objects(key, objects, name=source)
     return session.report
 
 

@@ -19,7 +19,7 @@ from ..events import Observer, Progress, as_progress
 from ..project import Annotation, Project, ProjectImage, normalize_group
 from .export import ExportReport, image_filename, images_with_annotations, prepare_output
 from .parallel import feed, worth_parallel
-from .session import ImportReport, ImportSession, LabelledObject, corners, project_for_import
+from .session import ImportReport, ImportSession, LabelledObject, corners, import_session
 from .sources import Entry, Source
 
 #: Files directly inside a ``JPEGImages`` folder with these suffixes are the dataset's images.
@@ -277,21 +277,18 @@ def import_voc(
     """
     forced = normalize_group(group)
     Source(source)  # a missing or unreadable dataset is refused before any project is made
-    with (
-        project_for_import(project) as opened,
-        ImportSession(
-            opened,
-            format="voc",
-            source=source,
-            group=forced,
-            difficult=difficult,
-            truncated=truncated,
-            strict=strict,
-            duplicates=duplicates,
-            decode=decode,
-            progress=progress,
-        ) as session,
-    ):
+    with import_session(
+        project,
+        format="voc",
+        source=source,
+        group=forced,
+        difficult=difficult,
+        truncated=truncated,
+        strict=strict,
+        duplicates=duplicates,
+        decode=decode,
+        progress=progress,
+    ) as session:
         feed(session, _read, source, forced is None, parallel=worth_parallel(source, parallel))
     return session.report
 

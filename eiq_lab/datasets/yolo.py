@@ -18,7 +18,7 @@ from ..events import Observer, Progress, as_progress
 from ..project import Project
 from .export import ExportReport, image_filename, images_with_annotations, prepare_output
 from .folders import IMAGE_SUFFIXES
-from .session import ImportReport, ImportSession, LabelledObject, project_for_import, split_group
+from .session import ImportReport, ImportSession, LabelledObject, import_session, split_group
 from .sources import Entry, Source
 
 #: Files that name the classes, by priority: an Ultralytics YAML, then Darknet's names files.
@@ -81,23 +81,21 @@ def import_yolo(
     """
     given = _given_classes(classes)
     reader = Source(source)
-    with project_for_import(project) as opened:
-        session = ImportSession(
-            opened,
-            format="yolo",
-            source=source,
-            group=group,
-            strict=strict,
-            duplicates=duplicates,
-            decode=decode,
-            progress=progress,
-        )
-        with session:
-            reader.on_problem = lambda file, reason: session.problem(file, reason, skipped_file=True)
-            dataset = _YoloReader(session, given)
-            for entry in reader.entries():
-                dataset.take(entry)
-            dataset.finish(str(source))
+    with import_session(
+        project,
+        format="yolo",
+        source=source,
+        group=group,
+        strict=strict,
+        duplicates=duplicates,
+        decode=decode,
+        progress=progress,
+    ) as session:
+        reader.on_problem = lambda file, reason: session.problem(file, reason, skipped_file=True)
+        dataset = _YoloReader(session, given)
+        for entry in reader.entries():
+            dataset.take(entry)
+        dataset.finish(str(source))
     return session.report
 
 
