@@ -6,10 +6,10 @@ TensorFlow Datasets loads on first use (`load_tfds`), never on import.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
+from .. import framework
 from ..errors import EiqError, InputError, NotFoundError
 
 TASKS = ("classification", "detection")
@@ -102,8 +102,7 @@ def load_tfds():
     Raises:
         EiqError: TensorFlow Datasets is not installed.
     """
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    framework.tf()
     try:
         import tensorflow_datasets as tfds
     except ImportError as exc:
