@@ -6,6 +6,7 @@
 from .health import check_health
 from .imagefile import BadImage, check_image
 from .records import ANY, Annotation, Box, Label, ProjectImage, normalize_group
+from .runs import CheckpointRecord, RunRecord
 from .store import PROJECT_SUFFIXES, Project, create_project, open_project
 
 __all__ = [
@@ -14,9 +15,11 @@ __all__ = [
     "Annotation",
     "BadImage",
     "Box",
+    "CheckpointRecord",
     "Label",
     "Project",
     "ProjectImage",
+    "RunRecord",
     "check_health",
     "check_image",
     "create_project",

@@ -103,9 +103,66 @@ def _index_groups_by_id(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX images_by_group_id ON images (grouping, id)")
 
 
+# Version 3: augmentation pipelines (presets live in code, read-only) and training runs. A run holds
+# its settings and class list as JSON; a checkpoint per epoch holds the weights (and, on the run's
+# latest checkpoint only, the optimizer state that "continue" needs) with blobs in the last columns
+# so listing never reads them; metrics per step and per epoch feed charts of past runs.
+_V3 = """
+CREATE TABLE pipelines (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT    NOT NULL UNIQUE CHECK (length(trim(name)) > 0),
+    operators  TEXT    NOT NULL,
+    updated_at REAL    NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
+);
+CREATE TABLE runs (
+    id         INTEGER PRIMARY KEY,
+    task       TEXT    NOT NULL,
+    model      TEXT    NOT NULL,
+    settings   TEXT    NOT NULL,
+    labels     TEXT    NOT NULL,
+    state      TEXT    NOT NULL CHECK (state IN ('running', 'stopped', 'finished', 'failed')),
+    message    TEXT,
+    summary    TEXT    NOT NULL DEFAULT '{}',
+    parent     TEXT,
+    created_at REAL    NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
+    updated_at REAL    NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
+);
+CREATE TABLE checkpoints (
+    id         INTEGER PRIMARY KEY,
+    run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    epoch      INTEGER NOT NULL CHECK (epoch >= 1),
+    phase      TEXT    NOT NULL,
+    step       INTEGER NOT NULL,
+    metrics    TEXT    NOT NULL,
+    created_at REAL    NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
+    weights    BLOB    NOT NULL,
+    optimizer  BLOB,
+    UNIQUE (run_id, epoch)
+);
+CREATE TABLE run_metrics (
+    run_id  INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    scope   TEXT    NOT NULL CHECK (scope IN ('step', 'epoch')),
+    step    INTEGER NOT NULL,
+    epoch   INTEGER NOT NULL,
+    metrics TEXT    NOT NULL,
+    PRIMARY KEY (run_id, scope, step)
+);
+CREATE TABLE run_models (
+    run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    format TEXT    NOT NULL,
+    data   BLOB    NOT NULL
+);
+"""
+
+
+def _add_pipelines_and_runs(conn: sqlite3.Connection) -> None:
+    for statement in _statements(_V3):
+        conn.execute(statement)
+
+
 #: MIGRATIONS[i] brings a project from version i to version i + 1. Later issues append here
-#: (pipelines, runs, checkpoints, exports, lineage); a migration never edits an earlier one.
-MIGRATIONS: list[Migration] = [_create_v1, _index_groups_by_id]
+#: (exports, lineage); a migration never edits an earlier one.
+MIGRATIONS: list[Migration] = [_create_v1, _index_groups_by_id, _add_pipelines_and_runs]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

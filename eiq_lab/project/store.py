@@ -18,7 +18,9 @@ from ..errors import InputError, NotFoundError, ProjectError
 from . import schema
 from .imagefile import CheckedImage, check_image
 from .labelling import Labelling
+from .pipelines import Pipelines
 from .records import ANY, ProjectImage, id_of, normalize_group
+from .runs import Runs
 
 PROJECT_SUFFIXES = (".eiqp", ".deepview")
 
@@ -29,7 +31,7 @@ _IMAGE_COLUMNS = "id, width, height, format, sha256, source, grouping, annotated
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-class Project(Labelling):
+class Project(Labelling, Pipelines, Runs):
     """An open project file.
 
     Args:
