@@ -19,7 +19,8 @@ class Event:
     """One thing that happened during long work.
 
     Attributes:
-        kind: ``"start"``, ``"advance"``, ``"problem"``, ``"message"`` or ``"end"``.
+        kind: ``"start"``, ``"advance"``, ``"problem"``, ``"message"``, ``"epoch"`` (training: one
+            finished epoch's metrics in `data`) or ``"end"``.
         stage: what is being done (``"import"``, ``"health"``, ...).
         done: units finished so far in this stage.
         total: units expected, or ``None`` when unknown.
@@ -91,6 +92,10 @@ class Progress:
     def message(self, text: str, **data: Any) -> None:
         """Report a note for the user."""
         self._emit("message", text, **data)
+
+    def epoch(self, message: str = "", **data: Any) -> None:
+        """Report a finished training epoch (its number and metrics in `data`)."""
+        self._emit("epoch", message, **data)
 
     def end(self, message: str = "") -> None:
         """Finish the current stage."""

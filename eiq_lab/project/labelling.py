@@ -254,6 +254,29 @@ class Labelling:
     def annotated_images_with_grouping_count(self, grouping: str | None) -> int:
         return self.count_images(group=grouping, annotated=True)
 
+    def full_image_labels(self, group: str | None = ANY) -> list[tuple[int, list[int]]]:
+        """Full-image label ids per image of a group, by image id (boxes are left out).
+
+        Returns:
+            ``[(image_id, [label_id, ...]), ...]`` with labels in the order they were added; images
+            without a full-image label are absent.
+        """
+        where, params = "", []
+        if group != ANY:
+            where, params = " AND i.grouping IS ?", [normalize_group(group)]
+        rows = self._query(
+            "SELECT a.image_id, a.label_id FROM annotations a JOIN images i ON i.id = a.image_id "
+            f"WHERE a.x IS NULL{where} ORDER BY a.image_id, a.id",
+            params,
+        )
+        out: list[tuple[int, list[int]]] = []
+        for image_id, label_id in rows:
+            if out and out[-1][0] == image_id:
+                out[-1][1].append(label_id)
+            else:
+                out.append((image_id, [label_id]))
+        return out
+
     def annotation_ids_with_grouping(self, grouping: str | None) -> list[int]:
         """Ids of the annotations on images of a group."""
         rows = self._query(

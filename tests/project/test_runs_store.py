@@ -99,3 +99,19 @@ def test_run_model_and_delete(project):
     project.delete_run(run)
     assert project.runs() == []
     assert project._query("SELECT count(*) FROM checkpoints")[0][0] == 0
+
+
+def test_full_image_labels_by_group_leave_boxes_out(project):
+    from .imaging import noise_image
+
+    a, b, c = project.add_images([noise_image(1), noise_image(2), noise_image(3)], "train")
+    [d] = project.add_images([noise_image(4)], "test")
+    project.add_annotation(a, "cat")
+    project.add_annotation(a, "dog")
+    project.add_annotation(b, "dog", (1, 1, 4, 4))  # a box only: not a full-image label
+    project.add_annotation(d, "cat")
+    cat, dog = project.label("cat").id, project.label("dog").id
+    assert project.full_image_labels("train") == [(a.id, [cat, dog])]
+    assert project.full_image_labels("test") == [(d.id, [cat])]
+    assert [i for i, _ in project.full_image_labels()] == [a.id, d.id]
+    assert c.id not in dict(project.full_image_labels())
