@@ -1,0 +1,48 @@
+"""Augmentation: the guide's nine operators, pipelines of them (presets and stored), and previews.
+
+Importing this package loads no TensorFlow; applying a pipeline does, through `eiq_lab.framework`.
+"""
+
+from .catalog import (
+    PRESETS,
+    add_step,
+    create_pipeline,
+    delete_pipeline,
+    get_pipeline,
+    is_preset,
+    move_step,
+    pipeline_names,
+    remove_step,
+    rename_pipeline,
+    update_step,
+)
+from .operators import Operator, get, operator, operators, register_operator
+from .parameters import Parameter
+from .pipeline import DEFAULT_PROBABILITY, MIN_BOX_VISIBILITY, Pipeline, Step
+from .preview import load_image, preview
+
+__all__ = [
+    "DEFAULT_PROBABILITY",
+    "MIN_BOX_VISIBILITY",
+    "PRESETS",
+    "Operator",
+    "Parameter",
+    "Pipeline",
+    "Step",
+    "add_step",
+    "create_pipeline",
+    "delete_pipeline",
+    "get",
+    "get_pipeline",
+    "is_preset",
+    "load_image",
+    "move_step",
+    "operator",
+    "operators",
+    "pipeline_names",
+    "preview",
+    "register_operator",
+    "remove_step",
+    "rename_pipeline",
+    "update_step",
+]
