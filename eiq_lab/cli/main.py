@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import demo, imports, project
+from . import augment, demo, imports, project
 from .output import EXIT_USAGE, run_command
 
 
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     project.register(subparsers)
     imports.register(subparsers)
+    augment.register(subparsers)
     demo.register(subparsers)
     return parser
 

@@ -25,9 +25,9 @@ def test_json_round_trip_completes_defaults_and_refuses_typos():
     assert stored[1] == {"op": "horizontal_flip", "probability": 0.5, "params": {}}
     assert Pipeline.from_json(stored, "mine") == pipeline
     assert pipeline.validate() is pipeline
-    with pytest.raises(InputError, match="pipeline 'mine' step 2: .*probabilty"):
+    with pytest.raises(InputError, match=r"pipeline 'mine' step 2: .*probabilty"):
         Pipeline.from_json([{"op": "rotate"}, {"op": "rotate", "probabilty": 0.5}], "mine")
-    with pytest.raises(InputError, match="step 1: .*random_gamma: gamma_limit"):
+    with pytest.raises(InputError, match=r"step 1: .*random_gamma: gamma_limit"):
         Pipeline.from_json([{"op": "random_gamma", "params": {"gamma_limit": [0, 10]}}])
     with pytest.raises(InputError, match="must be a list of steps"):
         Pipeline.from_json({"op": "rotate"}, "mine")
@@ -133,7 +133,10 @@ def test_boxes_in_a_tf_data_map(tf, astronaut):
 
 
 def test_import_loads_no_tensorflow():
-    code = "import sys, eiq_lab.augment as a; a.PRESETS['default'].to_json(); a.operators(); print('tensorflow' in sys.modules)"
+    code = (
+        "import sys, eiq_lab.augment as a; a.PRESETS['default'].to_json(); a.operators(); "
+        "print('tensorflow' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
