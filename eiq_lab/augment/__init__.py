@@ -16,7 +16,7 @@ from .catalog import (
     rename_pipeline,
     update_step,
 )
-from .operators import Operator, get, operator, operators, register_operator
+from .operators import Operator, operator, operators, register_operator
 from .parameters import Parameter
 from .pipeline import DEFAULT_PROBABILITY, MIN_BOX_VISIBILITY, Pipeline, Step
 from .preview import load_image, preview
@@ -32,7 +32,6 @@ __all__ = [
     "add_step",
     "create_pipeline",
     "delete_pipeline",
-    "get",
     "get_pipeline",
     "is_preset",
     "load_image",

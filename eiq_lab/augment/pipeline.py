@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import InputError
@@ -44,16 +45,21 @@ class Step:
 
     op: str
     probability: float = DEFAULT_PROBABILITY
-    params: dict[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         op = operator(self.op)
         p = self.probability
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or not 0 <= p <= 1:
             raise InputError(f"{op.id}: probability must be a number from 0 to 1; received {p!r}")
+        # read-only (ranges and colours as tuples) so a checked step cannot be changed unchecked
+        checked = {k: tuple(v) if isinstance(v, list) else v for k, v in op.check_params(self.params).items()}
         object.__setattr__(self, "op", op.id)
         object.__setattr__(self, "probability", float(p))
-        object.__setattr__(self, "params", op.check_params(self.params))
+        object.__setattr__(self, "params", MappingProxyType(checked))
+
+    def __hash__(self) -> int:
+        return hash((self.op, self.probability, tuple(self.params.items())))
 
     @property
     def operator(self) -> Operator:
@@ -150,9 +156,6 @@ class Pipeline:
     def with_steps(self, steps: Iterable[Step | Mapping[str, Any]]) -> Pipeline:
         """A copy holding other steps (checked)."""
         return replace(self, steps=tuple(steps))
-
-    def __len__(self) -> int:
-        return len(self.steps)
 
     # -- running -----------------------------------------------------------------------------
 

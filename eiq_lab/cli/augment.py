@@ -68,9 +68,19 @@ def _parse_params(op_id: str, texts: list[str]) -> dict[str, Any]:
     return params
 
 
-def _step_index(number: int, what: str = "INDEX") -> int:
-    if number < 1:
-        raise InputError(f"{what} counts steps from 1, as `eiq augment show` numbers them; received {number}")
+def _step_index(project: Any, name: str, number: int, what: str = "INDEX", end: bool = False) -> int:
+    """The 0-based index of step `number` (from 1, as `show` prints), checked against the pipeline."""
+    from ..augment import get_pipeline, is_preset
+
+    if is_preset(name):  # the engine refuses the edit itself, whatever the number
+        return max(number - 1, 0)
+    count = len(get_pipeline(project, name).steps) + (1 if end else 0)
+    if count == 0:
+        raise InputError(f"pipeline {name!r} has no steps yet; add one with `eiq augment add`")
+    if not 1 <= number <= count:
+        raise InputError(
+            f"{what} counts steps from 1 to {count} of {name!r}, as `eiq augment show` numbers them; received {number}"
+        )
     return number - 1
 
 
@@ -142,8 +152,8 @@ def _add(args: argparse.Namespace) -> int:
     from ..project import open_project
 
     params = _parse_params(args.op, args.param)
-    index = None if args.at is None else _step_index(args.at, "--at")
     with open_project(args.path) as project:
+        index = None if args.at is None else _step_index(project, args.name, args.at, "--at", end=True)
         pipeline = add_step(project, args.name, args.op, args.probability, index=index, **params)
     return _report(args, pipeline, f"added {args.op} to {pipeline.name!r}")
 
@@ -152,12 +162,10 @@ def _set(args: argparse.Namespace) -> int:
     from ..augment import get_pipeline, update_step
     from ..project import open_project
 
-    index = _step_index(args.index)
     with open_project(args.path) as project, project.transaction():
+        index = _step_index(project, args.name, args.index)
         current = get_pipeline(project, args.name)
-        if index >= len(current.steps):
-            raise InputError(f"pipeline {current.name!r} has {len(current.steps)} step(s); received INDEX {args.index}")
-        params = _parse_params(current.steps[index].op, args.param)
+        params = _parse_params(current.steps[index].op, args.param) if not current.preset else {}
         pipeline = update_step(project, args.name, index, probability=args.probability, **params)
     return _report(args, pipeline, f"changed step {args.index} of {pipeline.name!r}")
 
@@ -167,7 +175,7 @@ def _remove(args: argparse.Namespace) -> int:
     from ..project import open_project
 
     with open_project(args.path) as project:
-        pipeline = remove_step(project, args.name, _step_index(args.index))
+        pipeline = remove_step(project, args.name, _step_index(project, args.name, args.index))
     return _report(args, pipeline, f"removed step {args.index} from {pipeline.name!r}")
 
 
@@ -176,7 +184,8 @@ def _move(args: argparse.Namespace) -> int:
     from ..project import open_project
 
     with open_project(args.path) as project:
-        pipeline = move_step(project, args.name, _step_index(args.index), _step_index(args.to, "TO"))
+        index = _step_index(project, args.name, args.index)
+        pipeline = move_step(project, args.name, index, _step_index(project, args.name, args.to, "TO"))
     return _report(args, pipeline, f"moved step {args.index} of {pipeline.name!r} to {args.to}")
 
 

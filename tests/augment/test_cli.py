@@ -106,15 +106,21 @@ def test_preset_edits_fail_and_leave_the_project_unchanged(capsys, project_path,
         (("add", "mine", "rotate", "--param", "limit=10,-10"), "lower <= upper"),
         (("add", "mine", "rotate", "--param", "limit"), "key=value"),
         (("add", "mine", "rotate", "-p", "2"), "probability must be a number from 0 to 1"),
-        (("add", "nope", "rotate"), "available: none, default, strong, mine"),
-        (("remove", "mine", "0"), "counts steps from 1"),
-        (("remove", "mine", "5"), "no steps"),
-        (("show", "nope"), "available: none, default, strong, mine"),
+        (("add", "nope", "rotate"), "available: none, default, strong, mine, flip"),
+        (("remove", "mine", "1"), "has no steps yet; add one"),
+        (("remove", "flip", "0"), "INDEX counts steps from 1 to 1 of 'flip'"),
+        (("remove", "flip", "2"), "INDEX counts steps from 1 to 1 of 'flip'"),
+        (("move", "flip", "1", "3"), "TO counts steps from 1 to 1"),
+        (("add", "flip", "rotate", "--at", "3"), "--at counts steps from 1 to 2"),
+        (("set", "flip", "1", "--param", "limit=1,2"), "horizontal_flip has no parameter 'limit'"),
+        (("show", "nope"), "available: none, default, strong, mine, flip"),
         (("create", "Default"), "is the name of a preset"),
     ],
 )
 def test_bad_input_exits_non_zero_naming_the_fix(capsys, project_path, argv, words):
     run(capsys, "augment", "create", project_path, "mine")
+    run(capsys, "augment", "create", project_path, "flip")
+    run(capsys, "augment", "add", project_path, "flip", "horizontal_flip")
     before = stored(project_path)
     code, _, err = run(capsys, "augment", argv[0], project_path, *argv[1:])
     assert code == 1 and words in err and "Traceback" not in err

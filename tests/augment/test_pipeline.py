@@ -173,3 +173,12 @@ def test_preview_refuses_what_it_cannot_use(tmp_path):
         load_image(np.zeros((4, 4, 3), np.float32))
     with pytest.raises(InputError, match="n must be"):
         preview(PRESETS["none"], np.zeros((4, 4, 3), np.uint8), n=0)
+
+
+def test_steps_are_read_only_and_hashable():
+    step = Step("rotate", 0.5, {"limit": [-5, 5]})
+    with pytest.raises(TypeError):
+        step.params["limit"] = [-90, 90]
+    assert step.params["limit"] == (-5, 5) and step.to_json()["params"]["limit"] == [-5, 5]
+    assert {PRESETS["default"]: 1}[PRESETS["default"]] == 1
+    assert hash(Step("rotate", 0.5, {"limit": [-5, 5]})) == hash(step)
