@@ -166,7 +166,8 @@ class Pipeline:
 
         Args:
             image: a uint8 tensor [H, W, C], C 1 or 3 (H, W may be dynamic).
-            seed: an int32/int64 tensor of shape [2] (an int is taken as ``[seed, 0]``).
+            seed: an integer tensor of shape [2] (int32 or int64: the same values draw the same; an int
+                is taken as ``[seed, 0]``).
 
         Returns:
             A uint8 tensor of the same shape.
