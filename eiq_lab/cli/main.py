@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import augment, demo, imports, models, project
+from . import augment, demo, imports, models, project, train
 from .output import EXIT_USAGE, run_command
 
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     project.register(subparsers)
     imports.register(subparsers)
     augment.register(subparsers)
+    train.register(subparsers)
     demo.register(subparsers)
     models.register(subparsers)
     return parser

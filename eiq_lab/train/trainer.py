@@ -209,7 +209,7 @@ class Trainer:
         from ..augment import get_pipeline
 
         pipeline = get_pipeline(self.project, self.settings.augmentation)
-        return pipeline if len(pipeline.steps) else None
+        return pipeline if pipeline.steps else None
 
     def _weights_argument(self) -> Any:
         w = self.settings.weights
@@ -233,13 +233,27 @@ class Trainer:
         keras.backend.experimental.enable_tf_random_generator()
         # initial weights and dropout generators depend on (seed, phase) only: continuing is exact
         keras.utils.set_random_seed(s.seed + _PHASES.index(phase))
-        model = self.plugin.get_model(tuple(s.input_size), len(self.samples.classes), weights, self.named_params)
+        model = self._plugin_model(weights)
         if init is not None:
             try:
                 model.set_weights(init)
             except ValueError as exc:
                 raise InputError(f"the restored weights do not fit the model ({exc})") from None
         return self._wrap(model, phase, steps_per_epoch, optimize)
+
+    def _plugin_model(self, weights: Any) -> Any:
+        """The plugin's model; a plugin that fails (a weights file that does not fit, ...) is named."""
+        s = self.settings
+        shape, classes = tuple(s.input_size), len(self.samples.classes)
+        try:
+            return self.plugin.get_model(shape, classes, weights, self.named_params)
+        except EiqError:
+            raise
+        except Exception as exc:
+            source = f" with weights {weights}" if weights not in (None, "imagenet") else ""
+            raise InputError(
+                f"model {s.model} could not be built for input {shape} and {classes} classes{source}: {exc}"
+            ) from None
 
     def _wrap(self, model: Any, phase: str, steps_per_epoch: int, optimize: Any) -> Any:
         s = self.settings
@@ -319,18 +333,31 @@ class Trainer:
             s.seed = random.randrange(2**31)
         for reason, count in self.samples.skipped.items():
             progress.message(f"left out {count} {reason}", count=count)
+        init = self._restored_weights() if self.restore is not None and self.run_id is None else None
+        inputs = InputPipeline(
+            self.project, self.samples, tuple(s.input_size), s.batch_size,
+            self.plugin.get_preprocess_function(), pipeline, s.seed,
+        )  # fmt: skip
+        phase_ends: dict[str, int] = {}
+        if self.run_id is not None:
+            phase_ends = dict(self.project.run(self.run_id).summary.get("phase_ends", {}))
+        pending = [phase for phase, _ in s.phases() if phase not in phase_ends]
+        resume = self._continue_from
+        # the first model is built before the run is recorded: a plugin or weights file that fails leaves
+        # the project as it was
+        with self._scope():
+            first = pending[0] if pending else resume.phase
+            model = self._phase_model(first, inputs.steps_per_epoch, None, resume, weights_argument, init)
         if self.run_id is None:
-            init = self._restored_weights() if self.restore is not None else None
             parent = None
             if self.restore is not None:
                 source, record, _ = self._restore_record
                 parent = f"{source.id}:{record.epoch}"
             self.run_id = self.project.create_run(s.task, s.model, s.to_json(), self.samples.classes, parent=parent)
         else:
-            init = None
             self.project.update_run(self.run_id, state="running", message="")
         try:
-            return self._fit_phases(pipeline, weights_argument, init, keras_callbacks, progress)
+            return self._fit_phases(inputs, model, phase_ends, keras_callbacks, progress)
         except Stopped as exc:
             last = self._last_epoch()
             message = f"stopped by request after epoch {last}" if last else "stopped by request before epoch 1 ended"
@@ -379,31 +406,27 @@ class Trainer:
         return model
 
     def _fit_phases(
-        self, pipeline: Any, weights_argument: Any, init: list | None, keras_callbacks: list, progress: Progress
+        self, inputs: InputPipeline, model: Any, phase_ends: dict[str, int], keras_callbacks: list, progress: Progress
     ) -> TrainingResult:
         from . import optimize
         from .callbacks import run_callback
 
         s = self.settings
-        inputs = InputPipeline(
-            self.project, self.samples, tuple(s.input_size), s.batch_size,
-            self.plugin.get_preprocess_function(), pipeline, s.seed,
-        )  # fmt: skip
         steps = inputs.steps_per_epoch
         test = inputs.test_dataset()
-        phase_ends: dict[str, int] = dict(self.project.run(self.run_id).summary.get("phase_ends", {}))
         resume = self._continue_from
         at = {"epoch": resume.epoch, "step": resume.step} if resume is not None else {"epoch": 0, "step": 0}
-        model = None
         ended_by = ""
+        first = True
         for phase, count in s.phases():
             if phase in phase_ends:  # finished before this continue
                 continue
             start = max(phase_ends.values(), default=0)
             end = start + count if count is not None else _OPEN_ENDED
-            with self._scope():
-                model = self._phase_model(phase, steps, model, resume, weights_argument, init)
-            resume = None
+            if not first:
+                with self._scope():
+                    model = self._phase_model(phase, steps, model, None, None, None)
+            first = False
             monitor = None
             if phase == "train" and s.stop is not None:
                 monitor = StopMonitor(s.stop, self.plugin.get_metrics()[0])
