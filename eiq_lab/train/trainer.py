@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import tempfile
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -488,7 +489,9 @@ class Trainer:
             summary["distinct_values"] = {name: optimize.distinct_values(final, name) for name in layers}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.h5"
-            with optimize.custom_objects_scope():
+            with optimize.custom_objects_scope(), warnings.catch_warnings():
+                # HDF5 is "legacy" to Keras but it is the format eIQ's converter and users' tools read
+                warnings.simplefilter("ignore", UserWarning)
                 final.save(path)
             self.project.set_run_model(self.run_id, "h5", path.read_bytes())
         message = ended_by or "finished all epochs"
