@@ -18,18 +18,27 @@ def _prepare_environment() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+_tensorflow: ModuleType | None = None
+
+
 def tf() -> ModuleType:
     """Return the `tensorflow` module.
+
+    Cheap after the first call, and safe inside functions that tf.data or tf.function trace (AutoGraph
+    converts what they call; the cached path touches nothing it cannot read).
 
     Raises:
         EiqError: TensorFlow is not installed (with the command that installs it).
     """
-    _prepare_environment()
-    try:
-        import tensorflow
-    except ImportError as exc:
-        raise EiqError(f"TensorFlow is not installed ({exc}); install it with: pip install 'eiq-lab[tf]'") from exc
-    return tensorflow
+    global _tensorflow
+    if _tensorflow is None:
+        _prepare_environment()
+        try:
+            import tensorflow
+        except ImportError as exc:
+            raise EiqError(f"TensorFlow is not installed ({exc}); install it with: pip install 'eiq-lab[tf]'") from exc
+        _tensorflow = tensorflow
+    return _tensorflow
 
 
 def keras() -> ModuleType:

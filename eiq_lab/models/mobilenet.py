@@ -29,6 +29,10 @@ def _alpha_text(alpha: float) -> str:
     return str(float(alpha))
 
 
+#: Batch-norm momentum of base models built with random weights (see `_KerasMobileNet.get_model`).
+RANDOM_INIT_BN_MOMENTUM = 0.9
+
+
 class _KerasMobileNet(ImageClassificationInterface):
     """What the four MobileNets share; subclasses name their Keras application and published weights."""
 
@@ -188,6 +192,12 @@ class _KerasMobileNet(ImageClassificationInterface):
             base = build_with_imagenet(lambda: self._backbone(keras, shape, params, "imagenet"), what, file_name)
         else:
             base = self._backbone(keras, shape, params, None)
+            # Keras builds these with batch-norm momentum 0.999, right for fine-tuning ImageNet statistics but
+            # far too slow for training from scratch: after a few hundred steps the moving statistics are still
+            # near their initial values and the model predicts one class at test time. 0.9 tracks within ~20 steps.
+            for layer in base.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.momentum = RANDOM_INIT_BN_MOMENTUM
         x = keras.layers.Dropout(params["dropout"], name="head_dropout")(base.output)
         outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
         model = keras.Model(base.input, outputs, name=self.name)

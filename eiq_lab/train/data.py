@@ -136,6 +136,9 @@ class InputPipeline:
     augment: Any = None
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        self._tf = framework.tf()
+
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(self.samples.train_count / self.batch_size)
@@ -152,7 +155,8 @@ class InputPipeline:
                 yield self.project.image_data(int(ids[k])), int(labels[k]), pos
 
     def _decode(self, data: Any) -> Any:
-        tf = framework.tf()
+        # runs inside tf.data's traced map: uses the module captured at build time, no framework call
+        tf = self._tf
         h, w, c = self.input_size
         image = tf.io.decode_image(data, channels=c, expand_animations=False)
         image = tf.image.resize(image, (h, w), method="bilinear", antialias=True)
