@@ -128,14 +128,16 @@ def test_export_round_trip_through_the_cli(tmp_path, capsys, voc_tar, fmt):
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    code, out, _ = call(capsys, eiq, "demo", tmp_path / "demo", "--shapes", "20", "-q")
+    code, out, _ = call(capsys, eiq, "demo", tmp_path / "demo", "--shapes", "20", "--epochs", "1", "-q")
     assert code == 0
     assert "imported 1797 image(s)" in out
+    assert "run 1: test accuracy" in out
     assert "imported 20 image(s)" in out
     assert out.count("health of") == 2
     with open_project(tmp_path / "demo" / "digits.eiqp") as p:
         assert p.count_images(group="train") == 1434
-    code, out, _ = call(capsys, eiq, "demo", tmp_path / "demo", "--shapes", "20", "-q")
+        assert p.run(1).state == "finished" and p.run(1).settings["model"] == "mobilenet_v2"
+    code, out, _ = call(capsys, eiq, "demo", tmp_path / "demo", "--shapes", "20", "--epochs", "1", "-q")
     assert code == 0  # running it again replaces its own folder
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "mine.txt").write_text("keep me")
