@@ -86,7 +86,7 @@ def settings_from_args(args: argparse.Namespace, base: Any = None) -> Any:
             sparsity=args.prune_sparsity if args.prune_sparsity is not None else defaults.sparsity,
             begin_step=args.prune_begin if args.prune_begin is not None else defaults.begin_step,
             end_step=args.prune_end,
-            frequency=args.prune_frequency if args.prune_frequency is not None else defaults.frequency,
+            frequency=args.prune_frequency,
             epochs=args.prune_epochs if args.prune_epochs is not None else defaults.epochs,
             layers=_names(args.prune_layers or ""),
         )
@@ -260,7 +260,7 @@ def register(subparsers: Any) -> None:
     add_flag(g, "prune-sparsity", type=_number, help="final sparsity (default 0.5)")
     add_flag(g, "prune-begin", type=int, help="begin step (default 0)")
     add_flag(g, "prune-end", type=int, help="end step (default: one epoch's steps)")
-    add_flag(g, "prune-frequency", type=int, help="prune every N steps (default 100)")
+    add_flag(g, "prune-frequency", type=int, help="prune every N steps (default: so that the end step is reached)")
     add_flag(g, "prune-epochs", type=int, help="fine-tuning epochs for --prune after (default 2)")
     add_flag(g, "prune-layers", metavar="A,B", help="layers to prune (default: all prunable)")
     add_flag(g, "cluster", type=int, metavar="N", help="cluster weights into N clusters after training")

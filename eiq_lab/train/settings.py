@@ -92,7 +92,8 @@ class PruneSettings:
         sparsity: the final fraction of zero weights in the pruned kernels.
         begin_step, end_step: the pruning schedule's steps, counted from 0 when pruning starts;
             `end_step` ``None`` means one epoch's steps (the guide's default).
-        frequency: prune every this many steps.
+        frequency: prune every this many steps; ``None`` picks the largest divisor of
+            (end - begin) that prunes at least five times, so the final sparsity is reached.
         epochs: fine-tuning epochs (``after`` mode).
         layers: layer names to prune (empty: every prunable layer).
     """
@@ -101,9 +102,20 @@ class PruneSettings:
     sparsity: float = 0.5
     begin_step: int = 0
     end_step: int | None = None
-    frequency: int = 100
+    frequency: int | None = None
     epochs: int = 2
     layers: list[str] = field(default_factory=list)
+
+    def schedule(self, steps_per_epoch: int) -> tuple[int, int, int]:
+        """(begin, end, frequency) with the defaults filled in for this many steps per epoch."""
+        end = self.end_step if self.end_step is not None else self.begin_step + steps_per_epoch
+        if end <= self.begin_step:
+            raise InputError(f"pruning end step ({end}) must be after the begin step ({self.begin_step})")
+        frequency = self.frequency
+        if frequency is None:
+            span = end - self.begin_step
+            frequency = max(d for d in range(1, max(1, span // 5) + 1) if span % d == 0)
+        return self.begin_step, end, frequency
 
     def check(self) -> None:
         self.mode = _choice(self.mode, ("during", "after"), "pruning mode")
@@ -113,7 +125,7 @@ class PruneSettings:
             raise InputError(f"pruning begin step must be >= 0; received {self.begin_step}")
         if self.end_step is not None and self.end_step <= self.begin_step:
             raise InputError(f"pruning end step ({self.end_step}) must be after the begin step ({self.begin_step})")
-        if self.frequency < 1:
+        if self.frequency is not None and self.frequency < 1:
             raise InputError(f"pruning frequency must be at least 1 step; received {self.frequency}")
         if self.mode == "after" and self.epochs < 1:
             raise InputError(f"pruning after training needs at least 1 fine-tuning epoch; received {self.epochs}")

@@ -260,15 +260,13 @@ class Trainer:
         s = self.settings
         prune = s.prune
         if prune is not None and (phase == "prune" or (phase == "train" and prune.mode == "during")):
-            end = prune.end_step if prune.end_step is not None else steps_per_epoch
-            if end <= prune.begin_step:
-                raise InputError(f"pruning end step ({end}) must be after the begin step ({prune.begin_step})")
+            begin, end, frequency = prune.schedule(steps_per_epoch)
             return optimize.prune_wrap(
                 model,
                 final_sparsity=prune.sparsity,
-                begin_step=prune.begin_step,
+                begin_step=begin,
                 end_step=end,
-                frequency=prune.frequency,
+                frequency=frequency,
                 layers=prune.layers or None,
             )
         if phase == "cluster":
@@ -389,7 +387,9 @@ class Trainer:
 
         source = f"run {self.run_id} epoch {resume.epoch}" if resume is not None else ""
         if resume is not None and resume.phase == phase:  # continue inside this phase
-            model = self._build(phase, steps, None)
+            # a later phase is wrapped around the previous phase's final weights, as when it began:
+            # sparsity- and cluster-preserving wrappers read their masks and centroids from them
+            model = self._build(phase, steps, None, init=self._previous_phase_weights(phase, steps))
             weights, opt_state = self.project.checkpoint_data(self.run_id, resume.epoch)
             checkpoint.load_weights(model, weights, source)
             self._compile(model, steps)
@@ -405,6 +405,20 @@ class Trainer:
             model = self._build(phase, steps, weights_argument, init=init)
         self._compile(model, steps)
         return model
+
+    def _previous_phase_weights(self, phase: str, steps: int) -> list | None:
+        """Plain weights the phase started from (``None`` for the first phase)."""
+        from . import optimize
+
+        names = [p for p, _ in self.settings.phases()]
+        if names.index(phase) == 0:
+            return None
+        previous = names[names.index(phase) - 1]
+        ends = self.project.run(self.run_id).summary.get("phase_ends", {})
+        model = self._build(previous, steps, None)
+        source = f"run {self.run_id} epoch {ends[previous]}"
+        checkpoint.load_weights(model, self.project.checkpoint_data(self.run_id, ends[previous])[0], source)
+        return optimize.strip(model).get_weights()
 
     def _fit_phases(
         self, inputs: InputPipeline, model: Any, phase_ends: dict[str, int], keras_callbacks: list, progress: Progress
@@ -485,7 +499,9 @@ class Trainer:
         if self.settings.prune is not None:
             summary["sparsity"] = optimize.sparsity_report(final, self.settings.prune.layers or None)
         if self.settings.cluster is not None:
-            layers = self.settings.cluster.layers or optimize.select_layers(final, None, "cluster")
+            layers = self.settings.cluster.layers or optimize.select_layers(
+                final, None, "cluster", clusters=self.settings.cluster.clusters
+            )
             summary["distinct_values"] = {name: optimize.distinct_values(final, name) for name in layers}
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.h5"

@@ -68,3 +68,17 @@ def test_a_qat_run_converts_to_an_int8_tflite_model(digits_path, tiny_plugin):
         interpreter.invoke()
         agree += int(interpreter.get_tensor(out["index"]).argmax() == keras_top[i])
     assert agree >= 18  # int8 and the QAT model agree on (nearly) every image
+
+
+def test_continuing_inside_a_pruning_preserving_qat_phase_keeps_the_zeros(digits_path, tiny_plugin):
+    prune = {"mode": "after", "sparsity": 0.5, "epochs": 1, "layers": ["conv2"]}
+    with open_project(digits_path) as project:
+        trainer = Trainer(project, tiny_settings(epochs=1, prune=prune, qat_epochs=2))
+        first = trainer.fit(
+            callbacks=[lambda e: trainer.stop() if e.kind == "epoch" and e.data["epoch"] == 3 else None]
+        )
+        assert (first.state, first.epoch) == ("stopped", 3)
+        assert project.checkpoint(first.run, 3).phase == "qat"
+        result = Trainer.resume(project).fit()
+    assert result.state == "finished" and result.epoch == 4
+    assert result.summary["sparsity"]["layers"]["conv2"]["sparsity"] == pytest.approx(0.5, abs=0.05)
