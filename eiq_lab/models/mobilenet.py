@@ -139,7 +139,7 @@ class _KerasMobileNet(ImageClassificationInterface):
 
     def weights_file_name(self, params: Mapping[str, Any], shape: Sequence[int]) -> str:
         """The ImageNet file (without the classifier top) Keras downloads for these parameters."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must name the ImageNet file Keras downloads for it")
 
     # -- building ---------------------------------------------------------------------------------------
 

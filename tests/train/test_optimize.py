@@ -11,7 +11,7 @@ import pytest
 from eiq_lab import framework
 from eiq_lab.errors import InputError
 from eiq_lab.train import optimize
-from eiq_lab.train.optimize import Phase
+from eiq_lab.train.phases import Phase, rebuild
 
 PRUNABLE = ["conv1", "pw", "predictions"]
 
@@ -199,7 +199,7 @@ def test_qat_keeps_the_zeros_and_clusters_of_earlier_phases(chain):
 def test_rebuild_replays_the_phases_from_the_weights_each_ended_with(chain, trained, digits):
     models, ended = chain
     x = digits[0][:64]
-    rebuilt = optimize.rebuild(trained, PHASES, ended)
+    rebuilt = rebuild(trained, PHASES, ended)
     assert all(np.array_equal(a, b) for a, b in zip(rebuilt.get_weights(), ended[-1]))
     np.testing.assert_array_equal(predict(rebuilt, x), predict(models[-1], x))
 
@@ -235,7 +235,7 @@ def test_wrapped_weights_load_into_a_fresh_wrapping(trained, digits, phase):
         expected = optimize.scheduled_sparsity(0.5, 0, 8, 2, steps=5)
         assert optimize.sparsity_report(wrapped)["sparsity"] == pytest.approx(expected, abs=0.01)
     saved = [np.array(w) for w in wrapped.get_weights()]
-    rebuilt = optimize.rebuild(trained, [phase], [saved])
+    rebuilt = rebuild(trained, [phase], [saved])
     # the same variables in the same order (Keras numbers the QAT input layer's name per process)
     assert [(unnumbered(w.name), w.shape) for w in rebuilt.weights] == [
         (unnumbered(w.name), w.shape) for w in wrapped.weights
@@ -299,9 +299,9 @@ def test_models_and_phases_that_cannot_be_wrapped(trained):
     with pytest.raises(InputError, match="options do not fit cluster_wrap"):
         Phase("cluster", {"cluster": 4}).wrap(trained)
     with pytest.raises(InputError, match="order prune, cluster, qat, each at most once; received cluster, prune"):
-        optimize.rebuild(trained, [Phase("cluster", {"clusters": 4}), Phase("prune")], [None, None])
+        rebuild(trained, [Phase("cluster", {"clusters": 4}), Phase("prune")], [None, None])
     with pytest.raises(InputError, match=r"weights of phase 1 \(qat\) do not fit its wrapped model"):
-        optimize.rebuild(trained, [Phase("qat")], [[np.zeros(3)]])
+        rebuild(trained, [Phase("qat")], [[np.zeros(3)]])
     with pytest.raises(InputError, match="'nope' is not a layer of model tiny; layers with kernels: conv1, dw, pw"):
         optimize.sparsity_report(trained, ["nope"])
 
