@@ -5,6 +5,7 @@ resized, augmented and preprocessed in the graph, in a seeded order that a resum
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,9 @@ from ..errors import InputError
 
 #: Elements of one epoch are numbered below this; (epoch, position) -> one augmentation seed.
 _EPOCH_STRIDE = 1 << 24
+
+#: The default of `cache_budget`, in megabytes.
+DEFAULT_CACHE_MB = 1024
 
 
 @dataclass
@@ -114,18 +118,33 @@ def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(count)
 
 
+def cache_budget() -> int:
+    """Bytes of decoded images a run may keep in memory (``EIQ_TRAIN_CACHE_MB``, default 1024 MB)."""
+    raw = os.environ.get("EIQ_TRAIN_CACHE_MB", "").strip()
+    try:
+        megabytes = float(raw) if raw else DEFAULT_CACHE_MB
+    except ValueError:
+        raise InputError(f"EIQ_TRAIN_CACHE_MB must be a number of megabytes; it is {raw!r}") from None
+    return max(0, int(megabytes * 2**20))
+
+
 @dataclass
 class InputPipeline:
     """Builds the `tf.data` datasets of a classification run.
 
+    Images are decoded and resized once and kept in memory while they fit `cache_bytes` (train
+    first, then test); past that they are streamed from the project every epoch. Either way
+    the result is the same: the cache changes speed, never what a run reads.
+
     Attributes:
-        project: the open project (image bytes are read from it batch by batch).
+        project: the open project (image bytes are read from it in pages).
         samples: the run's images and classes.
         input_size: (height, width, channels).
         batch_size: images per step.
         preprocess: the model's preprocessing, on a uint8 HWC tensor.
         augment: an augmentation pipeline (with ``apply(image, seed)``), or ``None``.
         seed: the run's seed.
+        cache_bytes: how many bytes of decoded images may stay in memory (default: `cache_budget`).
     """
 
     project: Any
@@ -135,9 +154,13 @@ class InputPipeline:
     preprocess: Callable[[Any], Any]
     augment: Any = None
     seed: int = 0
+    cache_bytes: int | None = None
 
     def __post_init__(self) -> None:
         self._tf = framework.tf()
+        if self.cache_bytes is None:
+            self.cache_bytes = cache_budget()
+        self._cached: dict[str, np.ndarray | None] = {}
 
     @property
     def steps_per_epoch(self) -> int:
@@ -146,6 +169,8 @@ class InputPipeline:
     @property
     def test_steps(self) -> int:
         return math.ceil(self.samples.test_count / self.batch_size)
+
+    # -- reading and decoding ----------------------------------------------------------------
 
     def _read(self, ids: np.ndarray, labels: np.ndarray, order: np.ndarray) -> Iterator[tuple[bytes, int, int]]:
         # blobs are read a page at a time, in the epoch's order
@@ -162,13 +187,64 @@ class InputPipeline:
         image = tf.image.resize(image, (h, w), method="bilinear", antialias=True)
         return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
-    def _signature(self) -> tuple:
-        tf = framework.tf()
-        return (
-            tf.TensorSpec((), tf.string),
+    def _decoded(self, ids: np.ndarray, labels: np.ndarray, order: Any) -> Any:
+        """(uint8 image, class, position) elements in `order`, decoded in parallel from the project.
+
+        `order` is a numpy array, or an int64 tensor inside a `tf.data` function.
+        """
+        tf = self._tf
+        signature = (tf.TensorSpec((), tf.string), tf.TensorSpec((), tf.int64), tf.TensorSpec((), tf.int64))
+        elements = tf.data.Dataset.from_generator(
+            lambda o: self._read(ids, labels, o), args=(order,), output_signature=signature
+        )
+        return elements.map(
+            lambda data, label, pos: (self._decode(data), label, pos),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+
+    def _cache(self, group: str) -> np.ndarray | None:
+        """The group's decoded images [N, H, W, C] in id order, if they fit what is left of the budget."""
+        if group not in self._cached:
+            ids, labels = self._group(group)
+            used = sum(a.nbytes for a in self._cached.values() if a is not None)
+            need = len(ids) * int(np.prod(self.input_size))
+            cache = None
+            if need and used + need <= int(self.cache_bytes or 0):
+                cache = np.empty((len(ids), *self.input_size), np.uint8)
+                pages = self._decoded(ids, labels, np.arange(len(ids))).batch(256)
+                for images, _, positions in pages.as_numpy_iterator():
+                    cache[positions] = images
+            self._cached[group] = cache
+        return self._cached[group]
+
+    def _group(self, group: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.samples.train if group == "train" else self.samples.test
+
+    def _elements(self, group: str, order_of: Callable[[int], np.ndarray], key: Any) -> Any:
+        """``(uint8 image, class, position)`` elements of one pass over the group, in the order
+        ``order_of(key)`` gives (`key` is a tensor inside the `tf.data` graph): from the cache, or
+        read and decoded from the project."""
+        tf = self._tf
+        ids, labels = self._group(group)
+        cache = self._cache(group)
+        if cache is None:
+            return tf.data.Dataset.from_tensors(key).flat_map(
+                lambda k: self._decoded(ids, labels, tf.numpy_function(order_of, [k], tf.int64))
+            )
+
+        def cached(k: Any) -> Iterator[tuple[np.ndarray, int, int]]:
+            for pos, index in enumerate(order_of(k)):
+                yield cache[index], labels[index], pos
+
+        signature = (
+            tf.TensorSpec(self.input_size, tf.uint8),
             tf.TensorSpec((), tf.int64),
             tf.TensorSpec((), tf.int64),
         )
+        return tf.data.Dataset.from_generator(cached, args=(key,), output_signature=signature)
+
+    # -- datasets ------------------------------------------------------------------------------
 
     def train_dataset(self, first_epoch: int, last_epoch: int | None = None) -> Any:
         """Batches of (images, one-hot classes) for epochs `first_epoch` .. `last_epoch` (0-based; open-ended if None).
@@ -176,24 +252,23 @@ class InputPipeline:
         Each epoch is shuffled by (seed, epoch) and every image's augmentation is drawn from
         (seed, epoch, position), so a run resumed at an epoch reads exactly what it would have read.
         """
-        tf = framework.tf()
-        ids, labels = self.samples.train
+        tf = self._tf
+        count = self.samples.train_count
         n_classes = len(self.samples.classes)
         seed = int(self.seed)
+        self._cache("train")  # filled now, eagerly, not inside the tf.data function below
+
+        def order_of(epoch: Any) -> np.ndarray:
+            return epoch_order(seed, int(epoch), count).astype(np.int64)
 
         def one_epoch(epoch: Any) -> Any:
-            def gen(e: int) -> Iterator[tuple[bytes, int, int]]:
-                return self._read(ids, labels, epoch_order(seed, int(e), len(ids)))
-
-            elements = tf.data.Dataset.from_generator(gen, args=(epoch,), output_signature=self._signature())
-
-            def load(data: Any, label: Any, pos: Any) -> tuple[Any, Any]:
-                image = self._decode(data)
+            def load(image: Any, label: Any, pos: Any) -> tuple[Any, Any]:
                 if self.augment is not None:
                     element_seed = tf.stack([tf.constant(seed, tf.int64), epoch * _EPOCH_STRIDE + pos])
                     image = self.augment.apply(image, element_seed)
                 return self.preprocess(image), tf.one_hot(label, n_classes)
 
+            elements = self._elements("train", order_of, epoch)
             return elements.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(self.batch_size)
 
         last = last_epoch if last_epoch is not None else 2**31 - 1
@@ -204,16 +279,13 @@ class InputPipeline:
         """Batches of the test group, in id order, not augmented (``None`` when the group is empty)."""
         if not self.samples.test_count:
             return None
-        tf = framework.tf()
-        ids, labels = self.samples.test
+        tf = self._tf
+        count = self.samples.test_count
         n_classes = len(self.samples.classes)
-
-        def gen() -> Iterator[tuple[bytes, int, int]]:
-            return self._read(ids, labels, np.arange(len(ids)))
-
-        elements = tf.data.Dataset.from_generator(gen, output_signature=self._signature())
-
-        def load(data: Any, label: Any, pos: Any) -> tuple[Any, Any]:
-            return self.preprocess(self._decode(data)), tf.one_hot(label, n_classes)
-
-        return elements.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(self.batch_size).prefetch(2)
+        self._cache("test")
+        elements = self._elements("test", lambda _: np.arange(count, dtype=np.int64), tf.constant(0, tf.int64))
+        return (
+            elements.map(lambda image, label, _: (self.preprocess(image), tf.one_hot(label, n_classes)))
+            .batch(self.batch_size)
+            .prefetch(2)
+        )
