@@ -129,25 +129,21 @@ def rotate(image: Any, boxes: Any, params: dict, seed: Any) -> tuple[Any, Any, A
     # the centre of the pixel grid (pixel centres at integer coordinates)
     cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
     transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
-    interpolation = INTERPOLATIONS[int(params["interpolation"])]
     border = int(params["border_mode"])
-
-    def warp(pixels: Any) -> Any:
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=pixels[None],
-            transforms=transform[None],
-            output_shape=size,
-            fill_value=0.0,
-            interpolation=interpolation,
-            fill_mode=BORDER_MODES[border],
-        )[0]
-
-    rotated = warp(image)
+    # TF fills with one scalar: for a constant border a channel of ones is warped along, telling how
+    # much of each output pixel came from inside the image; the rest is the (per-channel) fill colour
+    pixels = tf.concat([image, tf.ones_like(image[..., :1])], axis=-1) if border == 0 else image
+    rotated = tf.raw_ops.ImageProjectiveTransformV3(
+        images=pixels[None],
+        transforms=transform[None],
+        output_shape=size,
+        fill_value=0.0,
+        interpolation=INTERPOLATIONS[int(params["interpolation"])],
+        fill_mode=BORDER_MODES[border],
+    )[0]
     if border == 0:
-        # TF fills with one scalar; warping a mask of ones tells how much of each output pixel came
-        # from inside the image, and the rest is the (per-channel) fill colour
-        inside = warp(tf.ones_like(image[..., :1]))
-        rotated = rotated + (1.0 - inside) * _fill_color(params["fill_color"], image)
+        inside = rotated[..., -1:]
+        rotated = rotated[..., :-1] + (1.0 - inside) * _fill_color(params["fill_color"], image)
     rotated = _clip(rotated)
     if boxes is None:
         return rotated, None, None

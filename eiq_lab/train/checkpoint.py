@@ -44,47 +44,37 @@ def _unpack(data: bytes, source: str) -> dict[str, np.ndarray]:
         raise InputError(f"{source} is not a readable checkpoint ({exc})") from None
 
 
-def _reader(variables: list[Any]) -> Any:
-    """A function returning the values of `variables` as numpy arrays, all read in one traced call
-    (reading a few hundred variables one by one costs ~10x more: a whole epoch's checkpoint)."""
-    tf = framework.tf()
-    read = tf.function(lambda: [tf.identity(v) for v in variables], autograph=False)
-    return lambda: [value.numpy() for value in read()] if variables else []
+_READ: Any = None
 
 
-class Packer:
-    """Packs the checkpoints of one model, epoch after epoch, reading its variables in one call.
+def _read(variables: list[Any]) -> list[np.ndarray]:
+    """The values of `variables` as numpy arrays, all read in one traced call (reading a few hundred
+    variables one by one costs ~10x more: a whole epoch's checkpoint). Traced again only for
+    variables of other shapes."""
+    global _READ
+    if not variables:
+        return []
+    if _READ is None:
+        tf = framework.tf()
+        _READ = tf.function(lambda vs: [tf.identity(v) for v in vs], autograph=False)
+    return [value.numpy() for value in _READ(variables)]
 
-    Args:
-        model: the Keras model whose weights (and optimizer state) each checkpoint keeps.
-    """
 
-    def __init__(self, model: Any):
-        self.model = model
-        self._readers: dict[str, tuple[int, Any]] = {}
+def pack_weights(model: Any) -> bytes:
+    """The model's weights (every variable, by position) and random-generator states."""
+    arrays = {f"w{i:05d}": w for i, w in enumerate(_read(list(model.weights)))}
+    for i, generator in enumerate(random_generators(model)):
+        arrays[f"r{i:05d}"] = generator.state.numpy()
+    return _pack(arrays)
 
-    def _values(self, kind: str, variables: list[Any]) -> list[np.ndarray]:
-        # the reader is traced once, and again only if the variables changed (an optimizer builds late)
-        known = self._readers.get(kind)
-        if known is None or known[0] != len(variables):
-            known = self._readers[kind] = (len(variables), _reader(variables))
-        return known[1]()
 
-    def weights(self) -> bytes:
-        """The model's weights (every variable, by position) and random-generator states."""
-        arrays = {f"w{i:05d}": w for i, w in enumerate(self._values("weights", list(self.model.weights)))}
-        for i, generator in enumerate(random_generators(self.model)):
-            arrays[f"r{i:05d}"] = generator.state.numpy()
-        return _pack(arrays)
-
-    def optimizer(self) -> bytes:
-        """The optimizer's variables (step count, moments, ...) by position."""
-        values = self._values("optimizer", list(self.model.optimizer.variables))
-        return _pack({f"o{i:05d}": value for i, value in enumerate(values)})
+def pack_optimizer(optimizer: Any) -> bytes:
+    """The optimizer's variables (step count, moments, ...) by position."""
+    return _pack({f"o{i:05d}": value for i, value in enumerate(_read(list(optimizer.variables)))})
 
 
 def load_weights(model: Any, data: bytes, source: str) -> None:
-    """Load `Packer.weights` bytes into a model built the same way.
+    """Load `pack_weights` bytes into a model built the same way.
 
     Raises:
         InputError: the checkpoint does not fit the model (naming the first mismatch).
@@ -110,7 +100,7 @@ def load_weights(model: Any, data: bytes, source: str) -> None:
 
 
 def load_optimizer(optimizer: Any, model: Any, data: bytes, source: str) -> None:
-    """Build the optimizer for the model's trainable variables and load `Packer.optimizer` bytes.
+    """Build the optimizer for the model's trainable variables and load `pack_optimizer` bytes.
 
     Raises:
         InputError: the state does not fit the optimizer.

@@ -449,12 +449,11 @@ class Trainer:
                     monitor.update(number, metrics)
             stop_reason: list[str] = []
 
-            packer = checkpoint.Packer(model)
-
-            def save(number: int, step: int, metrics: dict, step_metrics: list, phase=phase, packer=packer) -> None:
+            def save(number: int, step: int, metrics: dict, step_metrics: list, phase=phase, model=model) -> None:
                 self.project.add_checkpoint(
                     self.run_id, number, phase, step=step, metrics=metrics,
-                    weights=packer.weights(), optimizer=packer.optimizer(), step_metrics=step_metrics,
+                    weights=checkpoint.pack_weights(model), optimizer=checkpoint.pack_optimizer(model.optimizer),
+                    step_metrics=step_metrics,
                 )  # fmt: skip
                 at["epoch"], at["step"] = number, step
 
