@@ -233,16 +233,14 @@ class InputPipeline:
                 lambda k: self._decoded(ids, labels, tf.numpy_function(order_of, [k], tf.int64))
             )
 
-        def cached(k: Any) -> Iterator[tuple[np.ndarray, int, int]]:
-            for pos, index in enumerate(order_of(k)):
-                yield cache[index], labels[index], pos
-
         signature = (
             tf.TensorSpec(self.input_size, tf.uint8),
             tf.TensorSpec((), tf.int64),
             tf.TensorSpec((), tf.int64),
         )
-        return tf.data.Dataset.from_generator(cached, args=(key,), output_signature=signature)
+        return tf.data.Dataset.from_generator(
+            lambda k: _picked(cache, labels, order_of(k)), args=(key,), output_signature=signature
+        )
 
     # -- datasets ------------------------------------------------------------------------------
 
@@ -289,3 +287,10 @@ class InputPipeline:
             .batch(self.batch_size)
             .prefetch(2)
         )
+
+
+def _picked(images: np.ndarray, labels: np.ndarray, order: np.ndarray) -> Iterator[tuple[np.ndarray, int, int]]:
+    """(image, class, position) of cached images in `order` (a generator: kept out of the methods that
+    tf.data's AutoGraph reads, which cannot convert generators)."""
+    for pos, index in enumerate(order):
+        yield images[index], labels[index], pos
