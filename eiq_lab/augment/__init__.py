@@ -1,6 +1,7 @@
 """Augmentation: the guide's nine operators, pipelines of them (presets and stored), and previews.
 
-Importing this package loads no TensorFlow; applying a pipeline does, through `eiq_lab.framework`.
+Importing this package loads neither TensorFlow nor OpenCV; applying a pipeline loads OpenCV (and only
+`Pipeline.apply_tf`, for `tf.data` maps, loads TensorFlow).
 """
 
 from .catalog import (

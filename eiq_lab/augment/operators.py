@@ -1,6 +1,6 @@
 """The registry of augmentation operators: the guide's nine, with their parameters, plus any a plugin adds.
 
-`operator(id)` looks one up (failing with the valid ids), `operators()` lists them; TensorFlow loads on first use.
+`operator(id)` looks one up (failing with the valid ids), `operators()` lists them; OpenCV loads on first use.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ ENTRY_POINT_GROUP = "eiq_lab.augment_operators"
 
 @dataclass(frozen=True)
 class Operator:
-    """An augmentation operator: what it is, its parameters, and its TensorFlow implementation.
+    """An augmentation operator: what it is, its parameters, and its implementation.
 
     Attributes:
         id: the name pipelines store (``"rotate"``).
@@ -30,9 +30,11 @@ class Operator:
         description: what it simulates, for tooltips.
         parameters: its settings besides the probability, in display order.
         geometric: whether it moves pixels (then boxes move with them).
-        transform: for a geometric operator ``fn(image, boxes, params, seed) -> (image, boxes, visible)``
-            (`boxes` may be ``None``, `visible` the fraction of each box left in the frame or ``None``);
-            otherwise ``fn(image, params, seed) -> image``. Images are float32 [H, W, C] in 0..255.
+        transform: for a geometric operator ``fn(image, boxes, params, rng) -> (image, boxes, visible)``
+            (`boxes` a float32 [N, 4] array of normalised ymin, xmin, ymax, xmax, or ``None``; `visible`
+            the fraction of each box left in the frame, or ``None``); otherwise ``fn(image, params, rng)
+            -> image``. Images are uint8 numpy arrays [H, W, C] (C 1 or 3) and must come back uint8 of the
+            same shape; `rng` is the image's `numpy.random.Generator`: draw everything random from it.
     """
 
     id: str
@@ -82,11 +84,11 @@ class Operator:
                 raise NotFoundError(f"{where}: {exc}") from None
         return {p.name: p.check(params.get(p.name, p.default), where) for p in self.parameters}
 
-    def apply(self, image: Any, boxes: Any, params: Mapping[str, Any], seed: Any) -> tuple[Any, Any, Any]:
-        """Run the transform on a float32 image (and boxes, if any): ``(image, boxes, visible or None)``."""
+    def apply(self, image: Any, boxes: Any, params: Mapping[str, Any], rng: Any) -> tuple[Any, Any, Any]:
+        """Run the transform on a uint8 image (and boxes, if any): ``(image, boxes, visible or None)``."""
         if self.geometric:
-            return self.transform(image, boxes, params, seed)
-        return self.transform(image, params, seed), boxes, None
+            return self.transform(image, boxes, params, rng)
+        return self.transform(image, params, rng), boxes, None
 
     def to_dict(self) -> dict[str, Any]:
         """The description as JSON: id, title, description, geometric, parameters."""
@@ -126,8 +128,7 @@ _BUILTIN = (
                 0,
                 0,
                 4,
-                "OpenCV's code: 0 nearest, 1 linear, 2 cubic, 3 area, 4 lanczos; TensorFlow has nearest and "
-                "bilinear only, so 2 and 4 are approximated by bilinear (3 is bilinear in OpenCV's warps too)",
+                "OpenCV's code: 0 nearest, 1 linear, 2 cubic, 3 area, 4 lanczos (OpenCV's warps treat area as linear)",
                 choices=_INTERPOLATION,
             ),
             Parameter(
@@ -138,7 +139,7 @@ _BUILTIN = (
                 0,
                 4,
                 "OpenCV's code for uncovered corners: 0 constant (the fill colour), 1 replicate, 2 reflect, "
-                "3 wrap, 4 reflect_101 (approximated by reflect: the edge pixel is repeated once)",
+                "3 wrap, 4 reflect_101 (mirrored without repeating the edge pixel)",
                 choices=_BORDERS,
             ),
             Parameter(

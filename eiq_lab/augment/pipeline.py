@@ -1,18 +1,22 @@
 """An augmentation pipeline: an ordered list of steps (operator, probability, parameters) and how it runs.
 
-`Pipeline.apply` runs inside `tf.data` maps (graph mode, no Python per image), seeded so a run can be repeated.
+`Pipeline.apply` augments a uint8 numpy image with OpenCV, seeded so a run can be repeated; `Pipeline.apply_tf`
+wraps it as a TensorFlow op for `tf.data` maps.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
-from . import transforms
 from .operators import Operator, operator
 
 #: The probability a new step gets (the guide's Portal starts its sliders at 0.5).
@@ -159,38 +163,34 @@ class Pipeline:
 
     # -- running -----------------------------------------------------------------------------
 
-    def apply(self, image: Any, seed: Any) -> Any:
+    def apply(self, image: Any, seed: Any) -> np.ndarray:
         """Augment one image; everything drawn comes from `seed`, so the same seed gives the same image.
 
-        Works eagerly and inside `tf.data` maps and `tf.function`s (graph mode, stateless random ops).
-
         Args:
-            image: a uint8 tensor [H, W, C], C 1 or 3 (H, W may be dynamic).
-            seed: an integer tensor of shape [2] (int32 or int64: the same values draw the same; an int
-                is taken as ``[seed, 0]``).
+            image: a uint8 array [H, W, C], C 1 or 3 (or anything `numpy.asarray` makes one of).
+            seed: two non-negative integers (an int is taken as ``[seed, 0]``).
 
         Returns:
-            A uint8 tensor of the same shape.
+            A new uint8 array of the same shape.
 
         Raises:
-            InputError: the image is not uint8 [H, W, C] with C 1 or 3, or the seed is not of shape [2].
+            InputError: the image is not uint8 [H, W, C] with C 1 or 3, or the seed is not two integers.
         """
-        tf = transforms.tensorflow()
-        image, _, _ = tf.autograph.experimental.do_not_convert(self._run)(image, None, seed)
+        image, _, _ = self._run(image, None, seed)
         return image
 
     def apply_with_boxes(
         self, image: Any, boxes: Any, seed: Any, min_visibility: float = MIN_BOX_VISIBILITY
-    ) -> tuple[Any, Any, Any]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Augment an image and its boxes together: flips and rotations move the boxes with the pixels.
 
         The image is exactly what `apply` gives for the same seed. A rotated box becomes the axis-aligned
         box around its rotated corners, clipped to the image.
 
         Args:
-            image: a uint8 tensor [H, W, C], C 1 or 3.
-            boxes: float32 [N, 4], normalised (ymin, xmin, ymax, xmax) in 0..1.
-            seed: an int tensor of shape [2].
+            image: a uint8 array [H, W, C], C 1 or 3.
+            boxes: [N, 4] normalised (ymin, xmin, ymax, xmax) in 0..1.
+            seed: two non-negative integers.
             min_visibility: the least fraction of a box (clipped area over the area it had before
                 clipping, multiplied over the steps that clip) that keeps it; see `MIN_BOX_VISIBILITY`.
 
@@ -200,70 +200,141 @@ class Pipeline:
         """
         if not 0.0 <= float(min_visibility) <= 1.0:
             raise InputError(f"min_visibility must be from 0 to 1; received {min_visibility!r}")
-        tf = transforms.tensorflow()
-        boxes = tf.convert_to_tensor(boxes, tf.float32)
-        if boxes.shape.rank is not None and (boxes.shape.rank != 2 or boxes.shape[-1] not in (None, 4)):
+        boxes = np.asarray(boxes, np.float32)
+        if boxes.size == 0:
+            boxes = boxes.reshape(0, 4)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
             raise InputError(f"boxes must be [N, 4] (ymin, xmin, ymax, xmax); received shape {boxes.shape}")
-        run = tf.autograph.experimental.do_not_convert(self._run)  # plain TF ops: nothing to convert
-        image, boxes, visible = run(image, tf.reshape(boxes, [-1, 4]), seed)
+        image, boxes, visible = self._run(image, boxes, seed)
         return image, boxes, visible >= float(min_visibility)
 
-    def _run(self, image: Any, boxes: Any, seed: Any) -> tuple[Any, Any, Any]:
-        tf = transforms.tensorflow()
+    def apply_tf(self, image: Any, seed: Any, boxes: Any = None, *, nice: int = 0) -> Any:
+        """`apply` (or, with `boxes`, `apply_with_boxes`) as a TensorFlow op, for `tf.data` maps.
+
+        Args:
+            image: a uint8 tensor [H, W, C].
+            seed: an integer tensor of shape [2].
+            boxes: a float32 tensor [N, 4], or None.
+            nice: raise the niceness of each input thread that augments by this much (once per thread;
+                where the OS allows it), so augmenting takes the CPU time a training step leaves idle
+                instead of pre-empting the step's own threads.
+
+        Returns:
+            The uint8 image tensor (shape kept), or ``(image, boxes, keep)`` with boxes.
+        """
+        tf = _tensorflow()
         image = tf.convert_to_tensor(image)
-        if image.dtype != tf.uint8 or image.shape.rank != 3 or image.shape[-1] not in (None, 1, 3):
+        seed = tf.cast(seed, tf.int64)
+        apply, apply_with_boxes = (self.apply, self.apply_with_boxes) if not nice else _niced(self, nice)
+        if boxes is None:
+            out = tf.numpy_function(apply, [image, seed], tf.uint8, stateful=False)
+            out.set_shape(image.shape)
+            return out
+        boxes = tf.convert_to_tensor(boxes, tf.float32)
+        out, moved, keep = tf.numpy_function(
+            apply_with_boxes, [image, boxes, seed], (tf.uint8, tf.float32, tf.bool), stateful=False
+        )
+        out.set_shape(image.shape)
+        moved.set_shape(boxes.shape)
+        keep.set_shape(boxes.shape[:1])
+        return out, moved, keep
+
+    def _run(self, image: Any, boxes: np.ndarray | None, seed: Any) -> tuple[np.ndarray, Any, Any]:
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3):
             raise InputError(
                 f"an image to augment must be uint8 [H, W, C] with C 1 or 3; received {image.dtype.name} "
                 f"of shape {image.shape}"
             )
-        seed = _seed(seed)
-        visible = None if boxes is None else tf.ones(tf.shape(boxes)[:1], tf.float32)
+        rng = _generator(seed)
+        visible = None if boxes is None else np.ones(len(boxes), np.float32)
         active = [step for step in self.steps if step.probability > 0]  # 0 is exactly the identity
-        if not active:
-            return tf.identity(image), boxes, visible
-        pixels = tf.cast(image, tf.float32)
-        # every step's seed is derived from its index, so a step draws the same whatever others do
-        step_seeds = transforms.seeds(seed, len(self.steps))
-        for index, step in enumerate(self.steps):
-            if step.probability <= 0:
+        # the gates are drawn first, one per step, so which steps run never depends on what ran before
+        gates = rng.random(len(active))
+        pixels = image
+        for step, gate in zip(active, gates):
+            if gate >= step.probability:
                 continue
-            gate_seed, op_seed = transforms.seeds(step_seeds[index], 2)
-            op, params = step.operator, step.params
-
-            def augment(pixels=pixels, boxes=boxes, visible=visible, op=op, params=params, op_seed=op_seed):
-                new_pixels, new_boxes, seen = op.apply(pixels, boxes, params, op_seed)
-                new_pixels = tf.reshape(new_pixels, tf.shape(pixels))
-                if boxes is None:
-                    return new_pixels
-                return new_pixels, new_boxes, visible if seen is None else visible * seen
-
-            def unchanged(pixels=pixels, boxes=boxes, visible=visible):
-                return pixels if boxes is None else (pixels, boxes, visible)
-
-            if step.probability >= 1:
-                result = augment()
-            else:
-                drawn = tf.random.stateless_uniform([], seed=gate_seed)
-                result = tf.cond(drawn < step.probability, augment, unchanged)
-            if boxes is None:
-                pixels = result
-            else:
-                pixels, boxes, visible = result
-            pixels.set_shape(image.shape)
-        out = tf.cast(tf.round(tf.clip_by_value(pixels, 0.0, 255.0)), tf.uint8)
-        out.set_shape(image.shape)
-        return out, boxes, visible
+            if not pixels.flags.c_contiguous:
+                pixels = np.ascontiguousarray(pixels)
+            pixels, new_boxes, seen = step.operator.apply(pixels, boxes, step.params, rng)
+            if pixels.shape != image.shape or pixels.dtype != np.uint8:
+                raise InputError(
+                    f"augmentation operator {step.op!r} returned {pixels.dtype.name} of shape {pixels.shape}; "
+                    f"operators must return uint8 of the input's shape {image.shape}"
+                )
+            if boxes is not None:
+                boxes = np.asarray(new_boxes, np.float32)
+                if seen is not None:
+                    visible = visible * seen
+        return (pixels.copy() if pixels is image else pixels), boxes, visible
 
 
-def _seed(seed: Any) -> Any:
-    tf = transforms.tensorflow()
-    value = tf.convert_to_tensor(seed)
-    if not value.dtype.is_integer:
-        raise InputError(f"an augmentation seed must be integers; received {value.dtype.name}")
-    # one dtype: stateless ops draw differently from an int32 and an int64 seed of the same values
-    value = tf.cast(value, tf.int64)
-    if value.shape.rank == 0:
-        value = tf.stack([value, tf.constant(0, tf.int64)])
-    if value.shape.rank != 1 or value.shape[0] not in (None, 2):
-        raise InputError(f"an augmentation seed must have shape [2] (or be one integer); received {value.shape}")
-    return value
+def _niced(pipeline: Pipeline, nice: int) -> tuple[Any, Any]:
+    """`apply` and `apply_with_boxes` of `pipeline` that first lower their thread's priority by `nice`."""
+
+    def lower() -> None:
+        if getattr(_priority, "lowered", False):
+            return
+        _priority.lowered = True
+        try:  # Linux: a thread is a task with its own nice value; elsewhere this may apply to the process
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
+        except (AttributeError, OSError):  # no setpriority (Windows) or not allowed: run at normal priority
+            return
+
+    def apply(image: Any, seed: Any) -> np.ndarray:
+        lower()
+        return pipeline.apply(image, seed)
+
+    def apply_with_boxes(image: Any, boxes: Any, seed: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lower()
+        return pipeline.apply_with_boxes(image, boxes, seed)
+
+    return apply, apply_with_boxes
+
+
+#: whether this thread's priority was lowered already
+_priority = threading.local()
+
+
+def _tensorflow() -> Any:
+    """The `tensorflow` module, through `eiq_lab.framework` (only `Pipeline.apply_tf` needs it)."""
+    from .. import framework
+
+    return framework.tf()
+
+
+def _generator(seed: Any) -> np.random.Generator:
+    """The random generator of one augmented image: Philox keyed by the seed's two integers.
+
+    Raises:
+        InputError: the seed is not one integer or two.
+    """
+    try:
+        value = np.asarray(seed)
+    except (TypeError, ValueError):
+        value = np.asarray(None)
+    if value.dtype.kind not in "iu":
+        raise InputError(f"an augmentation seed must be integers; received {seed!r}")
+    if value.ndim == 0:
+        value = np.stack([value, np.zeros_like(value)])
+    if value.shape != (2,):
+        raise InputError(f"an augmentation seed must have shape [2] (or be one integer); received shape {value.shape}")
+    key = [int(v) & 0xFFFFFFFFFFFFFFFF for v in value]
+    # re-keying this thread's generator costs a quarter of making a new one (which hashes a seed sequence)
+    cached = getattr(_generators, "generator", None)
+    if cached is None:
+        cached = _generators.generator = np.random.Generator(np.random.Philox(key=key))
+    bits = cached.bit_generator
+    state = bits.state
+    state["state"]["key"][:] = key
+    state["state"]["counter"][:] = 0
+    state["buffer"][:] = 0
+    state["buffer_pos"] = 4
+    state["has_uint32"] = state["uinteger"] = 0
+    bits.state = state
+    return cached
+
+
+#: one generator per thread (tf.data runs `Pipeline.apply_tf` on several threads at once)
+_generators = threading.local()

@@ -14,7 +14,6 @@ import numpy as np
 
 from ..errors import InputError
 from .pipeline import Pipeline
-from .transforms import tensorflow
 
 #: The most versions one preview makes.
 MAX_PREVIEWS = 256
@@ -92,7 +91,4 @@ def preview(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise InputError(f"seed must be a non-negative integer; received {seed!r}")
     pixels = load_image(image)
-    tf = tensorflow()
-    tensor = tf.constant(pixels)
-    augment = tf.function(pipeline.apply)  # traced once for this image's shape
-    return [augment(tensor, tf.constant([int(seed), i], tf.int64)).numpy() for i in range(n)]
+    return [pipeline.apply(pixels, [int(seed), i]) for i in range(n)]

@@ -74,7 +74,7 @@ class DetectionReport:
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"map50": self.map50, "coco_map": self.coco_map, "per_class": self.per_class}
+        return {"task": "detection", "map50": self.map50, "coco_map": self.coco_map, "per_class": self.per_class}
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

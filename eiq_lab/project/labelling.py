@@ -277,6 +277,27 @@ class Labelling:
                 out.append((image_id, [label_id]))
         return out
 
+    def boxes_by_image(self, group: str | None = ANY) -> list[tuple[int, int, int, list[tuple[int, Box]]]]:
+        """The boxes of every image of a group that has any, by image id (full-image labels are left out).
+
+        Returns:
+            ``[(image_id, width, height, [(label_id, Box), ...]), ...]`` with boxes in the order they were added.
+        """
+        where, params = "", []
+        if group != ANY:
+            where, params = " AND i.grouping IS ?", [normalize_group(group)]
+        rows = self._query(
+            "SELECT a.image_id, i.width, i.height, a.label_id, a.x, a.y, a.width, a.height FROM annotations a "
+            f"JOIN images i ON i.id = a.image_id WHERE a.x IS NOT NULL{where} ORDER BY a.image_id, a.id",
+            params,
+        )
+        out: list[tuple[int, int, int, list[tuple[int, Box]]]] = []
+        for image_id, width, height, label_id, x, y, w, h in rows:
+            if not out or out[-1][0] != image_id:
+                out.append((image_id, width, height, []))
+            out[-1][3].append((label_id, Box(x, y, w, h)))
+        return out
+
     def annotation_ids_with_grouping(self, grouping: str | None) -> list[int]:
         """Ids of the annotations on images of a group."""
         rows = self._query(

@@ -16,7 +16,8 @@ from .. import framework
 from ..errors import EiqError, InputError, Stopped
 from ..events import Progress, as_progress
 from . import checkpoint
-from .data import ClassSamples, InputPipeline, class_samples
+from .data import InputPipeline
+from .samples import BoxSamples, ClassSamples, box_samples, class_samples
 from .settings import TrainingSettings
 from .stopping import StopMonitor
 
@@ -49,6 +50,16 @@ class TrainingResult:
     @property
     def stopped(self) -> bool:
         return self.state == "stopped"
+
+
+def plugin_params(plugin: Any, settings: TrainingSettings) -> dict[str, Any]:
+    """The model parameters a run's settings give its plugin (``alpha`` and ``model_params``), checked
+    and completed with the plugin's defaults."""
+    params = dict(settings.model_params)
+    exposed = {p["name"] for p in plugin.get_exposed_parameters()}
+    if "alpha" in exposed and settings.alpha is not None:
+        params.setdefault("alpha", settings.alpha)
+    return plugin.validate_params(params)
 
 
 def make_optimizer(settings: TrainingSettings, steps_per_epoch: int) -> Any:
@@ -186,25 +197,32 @@ class Trainer:
         s.model = plugin.get_name()
         return plugin
 
-    def _named_params(self, plugin: Any) -> dict[str, Any]:
-        s = self.settings
-        params = dict(s.model_params)
-        exposed = {p["name"] for p in plugin.get_exposed_parameters()}
-        if "alpha" in exposed and s.alpha is not None:
-            params.setdefault("alpha", s.alpha)
-        return plugin.validate_params(params)
-
     def _check_optimizations(self, plugin: Any) -> None:
         s = self.settings
         if s.qat_epochs and not plugin.get_qat_support():
             raise InputError(f"model {s.model} does not support quantization-aware training (QAT)")
         if s.optimizer not in [o.lower() for o in plugin.get_optimizers()]:
             raise InputError(f"model {s.model} offers the optimizers {', '.join(plugin.get_optimizers())}")
+        if s.stop is not None and s.stop.monitor == "metric" and not plugin.get_metrics():
+            raise InputError(
+                f"model {s.model} reports no metric while training (a detector's quality is its mAP, from "
+                "eiq evaluate); make the stop condition watch the loss (--stop-monitor loss)"
+            )
 
-    def _samples(self) -> ClassSamples:
-        if self.settings.task != "classification":
-            raise InputError("this trainer trains classification models; detection training is not available yet")
-        return class_samples(self.project, getattr(self, "_classes", None))
+    def _samples(self) -> ClassSamples | BoxSamples:
+        s = self.settings
+        classes = getattr(self, "_classes", None)
+        if s.task == "classification":
+            return class_samples(self.project, classes)
+        samples = box_samples(self.project, tuple(s.input_size), classes)
+        most = self.named_params.get("max_detections")
+        if most is not None and samples.most_objects > most:
+            self._progress.message(
+                f"a train image holds {samples.most_objects} objects, more than the model's max_detections "
+                f"({most}): training learns all of them, but the decoder returns at most {most} boxes per "
+                "image (raise it with --param max_detections=N)"
+            )
+        return samples
 
     def _pipeline(self) -> Any:
         from ..augment import get_pipeline
@@ -277,8 +295,12 @@ class Trainer:
         return model
 
     def _compile(self, model: Any, steps_per_epoch: int) -> None:
-        losses, metrics = self.plugin.get_losses(), self.plugin.get_metrics()
-        model.compile(optimizer=make_optimizer(self.settings, steps_per_epoch), loss=losses[0], metrics=[metrics[0]])
+        # a plugin with its own loss function (a detector's multibox loss) gives it by `loss()`; else the
+        # first of `get_losses()` is a loss Keras knows by name
+        own_loss = getattr(self.plugin, "loss", None)
+        loss = own_loss() if callable(own_loss) else self.plugin.get_losses()[0]
+        metrics = self.plugin.get_metrics()[:1]
+        model.compile(optimizer=make_optimizer(self.settings, steps_per_epoch), loss=loss, metrics=metrics)
 
     def _restored_weights(self) -> list[Any]:
         """Plain-model weights of the checkpoint a restored run starts from."""
@@ -320,7 +342,7 @@ class Trainer:
         s = self.settings
         # every check that can fail on the user's input runs before the run is recorded
         self.plugin = self._plugin()
-        self.named_params = self._named_params(self.plugin)
+        self.named_params = plugin_params(self.plugin, s)
         self.plugin.check_input_shape(tuple(s.input_size), None if s.weights == "random" else s.weights)
         self._check_optimizations(self.plugin)
         self.samples = self._samples()
@@ -333,9 +355,12 @@ class Trainer:
         for reason, count in self.samples.skipped.items():
             progress.message(f"left out {count} {reason}", count=count)
         init = self._restored_weights() if self.restore is not None and self.run_id is None else None
+        encode = None
+        if s.task == "detection":
+            encode = self.plugin.encoder(tuple(s.input_size), len(self.samples.classes))
         inputs = InputPipeline(
             self.project, self.samples, tuple(s.input_size), s.batch_size,
-            self.plugin.get_preprocess_function(), pipeline, s.seed,
+            self.plugin.get_preprocess_function(), pipeline, s.seed, encode=encode,
         )  # fmt: skip
         phase_ends: dict[str, int] = {}
         if self.run_id is not None:
@@ -444,7 +469,7 @@ class Trainer:
             first = False
             monitor = None
             if phase == "train" and s.stop is not None:
-                monitor = StopMonitor(s.stop, self.plugin.get_metrics()[0])
+                monitor = StopMonitor(s.stop, (self.plugin.get_metrics() or ["loss"])[0])
                 for number, _, metrics in self.project.run_metrics(self.run_id):  # replay a continued run
                     monitor.update(number, metrics)
             stop_reason: list[str] = []
@@ -490,12 +515,14 @@ class Trainer:
         final = optimize.strip(model)
         summary: dict[str, Any] = {"phase_ends": phase_ends}
         epochs = self.project.run_metrics(self.run_id)
-        metric = self.plugin.get_metrics()[0]
+        metrics = self.plugin.get_metrics()
+        higher_is_better = bool(metrics)
+        metric = metrics[0] if metrics else "loss"  # a model without a metric: the lowest loss is the best
         for key in (metric, f"test_{metric}"):
-            values = [(m[key], e) for _, e, m in epochs if key in m]
+            values = [(m[key] if higher_is_better else -m[key], e) for _, e, m in epochs if key in m]
             if values:
                 best, at = max(values)
-                summary[f"best_{key}"] = {"value": best, "epoch": at}
+                summary[f"best_{key}"] = {"value": best if higher_is_better else -best, "epoch": at}
         if self.settings.prune is not None:
             summary["sparsity"] = optimize.sparsity_report(final, self.settings.prune.layers or None)
         if self.settings.cluster is not None:

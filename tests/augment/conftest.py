@@ -29,4 +29,4 @@ def chelsea() -> np.ndarray:
 
 def augment(image: np.ndarray, op: str, probability: float = 1.0, seed=(1, 2), **params) -> np.ndarray:
     """`image` through a one-step pipeline, as a numpy array."""
-    return Pipeline([Step(op, probability, params)]).apply(image, list(seed)).numpy()
+    return Pipeline([Step(op, probability, params)]).apply(image, list(seed))

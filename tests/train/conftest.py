@@ -134,3 +134,24 @@ def tiny_settings(**changes):
     )
     values.update(changes)
     return TrainingSettings.from_json(values)
+
+
+@pytest.fixture(scope="session")
+def shapes_template(tmp_path_factory):
+    """A project of coloured shapes with known boxes (40 images, 32 train, 8 test), imported from VOC."""
+    from eiq_lab.datasets.samples import write_shapes_voc
+    from eiq_lab.datasets.voc import import_voc
+
+    folder = tmp_path_factory.mktemp("shapes")
+    write_shapes_voc(folder / "voc", count=40)
+    path = folder / "shapes.eiqp"
+    import_voc(folder / "voc", path)
+    return path
+
+
+@pytest.fixture
+def shapes_path(shapes_template, tmp_path):
+    """A fresh copy of the shapes project for one test."""
+    path = tmp_path / "shapes.eiqp"
+    path.write_bytes(shapes_template.read_bytes())
+    return path

@@ -10,7 +10,8 @@ from eiq_lab.augment import PRESETS
 from eiq_lab.errors import InputError
 from eiq_lab.models.interfaces import signed_normalization
 from eiq_lab.project import open_project
-from eiq_lab.train.data import InputPipeline, cache_budget, class_samples, epoch_order
+from eiq_lab.train.data import InputPipeline, cache_budget, epoch_order
+from eiq_lab.train.samples import class_samples
 
 
 def _pipeline(project, cache_bytes, augment=PRESETS["strong"]):

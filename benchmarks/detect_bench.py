@@ -1,0 +1,162 @@
+"""Detection: Trainer.fit images/s against plain Keras fit, mAP reached on shapes, and metric speed.
+
+Writes a Pascal VOC dataset of coloured shapes on scikit-image photos (known boxes), imports it, then
+in one process, interleaved over --rounds rounds:
+
+- baseline: plain `model.fit` of the same SSD on the images as in-memory tensors with targets encoded
+  beforehand (no augmentation);
+- `Trainer.fit` reading the project, with the `default` augmentation (boxes move with the image);
+- `Trainer.fit` with no augmentation.
+
+Images/s is the median over epochs 2..N of every round. Then one longer Trainer run, evaluated on the
+test group (mAP@0.5, COCO mAP), and the time `detection_metrics` takes for 10,000 images of predictions.
+
+    python benchmarks/detect_bench.py [--images 200] [--size 96] [--epochs 4] [--rounds 1] [--quality-epochs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_project(folder: Path, images: int) -> Path:
+    from eiq_lab.datasets.samples import write_shapes_voc
+    from eiq_lab.datasets.voc import import_voc
+
+    write_shapes_voc(folder / "voc", count=images)
+    path = folder / "shapes.eiqp"
+    import_voc(folder / "voc", path)
+    return path
+
+
+def settings_for(args: argparse.Namespace, augmentation: str, epochs: int):
+    from eiq_lab.train import TrainingSettings
+
+    return TrainingSettings(
+        task="detection", model="ssd_mobilenet_v2", alpha=args.alpha, input_size=(args.size, args.size, 3),
+        weights="random", batch_size=args.batch, epochs=epochs, learning_rate=args.lr, augmentation=augmentation,
+        seed=0,
+    )  # fmt: skip
+
+
+def trainer_rate(path: Path, args: argparse.Namespace, augmentation: str) -> list[float]:
+    from eiq_lab.project import open_project
+    from eiq_lab.train import Trainer
+
+    ends: list[float] = []
+    with open_project(path) as project:
+        trainer = Trainer(project, settings_for(args, augmentation, args.epochs))
+        trainer.fit(callbacks=[lambda e: ends.append(e.time) if e.kind == "epoch" else None])
+        count = trainer.samples.train_count
+    return [count / d for d in np.diff(ends)]
+
+
+def baseline_rate(path: Path, args: argparse.Namespace) -> list[float]:
+    from eiq_lab import framework
+    from eiq_lab.models import registry
+    from eiq_lab.project import open_project
+    from eiq_lab.train.samples import box_samples
+    from eiq_lab.train.trainer import make_optimizer
+
+    keras = framework.keras()
+    tf = framework.tf()
+    plugin = registry().get("ssd_mobilenet_v2")
+    shape = (args.size, args.size, 3)
+    with open_project(path) as project:
+        samples = box_samples(project, shape)
+        ids, boxes, classes = samples.train
+        pixels = [np.asarray(project.image(int(i)).pil().convert("RGB").resize(shape[:2][::-1])) for i in ids]
+    encode = plugin.encoder(shape, len(samples.classes))
+    x = np.stack(pixels).astype(np.float32) / 127.5 - 1.0
+    y = np.stack([np.asarray(encode(tf.constant(b), tf.constant(c, tf.int32))) for b, c in zip(boxes, classes)])
+    keras.utils.set_random_seed(0)
+    model = plugin.get_model(shape, len(samples.classes), None, {"alpha": args.alpha})
+    model.compile(make_optimizer(settings_for(args, "none", args.epochs), 1), plugin.loss())
+    ends: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            ends.append(time.monotonic())
+
+    model.fit(x, y, batch_size=args.batch, epochs=args.epochs, shuffle=True, callbacks=[Clock()], verbose=0)
+    return [len(x) / d for d in np.diff(ends)]
+
+
+def quality(path: Path, args: argparse.Namespace) -> tuple[float, float, float]:
+    from eiq_lab.evaluate import evaluate_run
+    from eiq_lab.project import open_project
+    from eiq_lab.train import Trainer
+
+    start = time.monotonic()
+    with open_project(path) as project:
+        result = Trainer(project, settings_for(args, "default", args.quality_epochs)).fit()
+        seconds = time.monotonic() - start
+        report = evaluate_run(project, result.run)
+    return report.map50, report.coco_map, seconds
+
+
+def metric_seconds(images: int = 10_000, classes: int = 3) -> float:
+    from eiq_lab.evaluate import ImageBoxes, detection_metrics
+
+    rng = np.random.default_rng(0)
+
+    def boxes(n: int) -> np.ndarray:
+        corner = rng.uniform(0, 0.7, (n, 2))
+        return np.concatenate([corner, corner + rng.uniform(0.05, 0.3, (n, 2))], axis=1)
+
+    truth, predicted = [], []
+    for _ in range(images):
+        n = int(rng.integers(1, 4))
+        truth.append(ImageBoxes(boxes(n), rng.integers(0, classes, n)))
+        m = int(rng.integers(0, 20))
+        predicted.append(ImageBoxes(boxes(m), rng.integers(0, classes, m), rng.uniform(0, 1, m)))
+    start = time.perf_counter()
+    detection_metrics(truth, predicted, [f"c{k}" for k in range(classes)])
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--alpha", type=float, default=0.35)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--quality-epochs", type=int, default=30)
+    args = parser.parse_args()
+    rates: dict[str, list[float]] = {"baseline": [], "default": [], "none": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_project(Path(tmp), args.images)
+        for _ in range(args.rounds):
+            rates["baseline"] += baseline_rate(path, args)
+            rates["default"] += trainer_rate(path, args, "default")
+            rates["none"] += trainer_rate(path, args, "none")
+        median = {k: float(np.median(v)) for k, v in rates.items()}
+        model = f"ssd_mobilenet_v2 alpha {args.alpha} {args.size}x{args.size}"
+        timed = f"{args.rounds} round(s) of {args.epochs} epochs (epochs 2..{args.epochs} timed)"
+        print(f"shapes: {args.images} images (80 % train), {model}, batch {args.batch}, {timed}")
+        for key, title in (
+            ("baseline", "baseline model.fit (in-memory tensors and targets)"),
+            ("default", "Trainer.fit (project, default augmentation)"),
+            ("none", "Trainer.fit (project, no augmentation)"),
+        ):
+            every = ", ".join(f"{r:.0f}" for r in rates[key])
+            print(f"{title:<52} {median[key]:7.1f} images/s  ({every})")
+        print(f"ratio with augmentation: {median['default'] / median['baseline']:.2f}x (goal >= 0.9x)")
+        print(f"ratio without augmentation: {median['none'] / median['baseline']:.2f}x")
+        if args.quality_epochs:
+            map50, coco, seconds = quality(path, args)
+            print(f"quality after {args.quality_epochs} epochs ({seconds:.0f} s): mAP@0.5 {map50:.3f}, "
+                  f"COCO mAP {coco:.3f} (goal mAP@0.5 >= 0.5)")  # fmt: skip
+    print(f"detection_metrics on 10,000 images: {metric_seconds():.2f} s (goal < 2 s)")
+
+
+if __name__ == "__main__":
+    main()
