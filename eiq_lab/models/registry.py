@@ -23,7 +23,7 @@ from . import interfaces
 from .interfaces import TASKS, ImageClassificationInterface, ModelInterface, ObjectDetectionInterface
 
 #: Modules of eiq_lab whose plugin classes are the built-in (base) models. A new base model adds its module here.
-BUILTIN_MODULES = ("eiq_lab.models.mobilenet",)
+BUILTIN_MODULES = ("eiq_lab.models.mobilenet", "eiq_lab.models.ssd")
 #: Entry point group through which installed packages add models (a plugin class or a module of them).
 ENTRY_POINT_GROUP = "eiq_lab.models"
 #: Variables naming the base-model folder (the guide's Windows text misspells it DEEPPVIEW).

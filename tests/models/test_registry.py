@@ -12,7 +12,8 @@ from eiq_lab.errors import InputError, NotFoundError
 from eiq_lab.models import ImageClassificationInterface, registry
 from eiq_lab.models.registry import ModelRegistry, load_entry_point, normalize_name, plugin_folders
 
-BUILTINS = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"]
+CLASSIFIERS = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"]
+BUILTINS = [*CLASSIFIERS, "ssd_mobilenet_v2"]
 
 TINY = '''
 """A user model importing a sibling module of its family, as the guide shows."""
@@ -54,7 +55,7 @@ def build(input_shape, num_classes, width):
 def test_builtins_only(monkeypatch):
     reg = registry(refresh=True)
     assert reg.names() == BUILTINS
-    assert reg.names("classification") == BUILTINS and reg.names("detection") == []
+    assert reg.names("classification") == CLASSIFIERS and reg.names("detection") == ["ssd_mobilenet_v2"]
     assert reg.problems == []
     entry = reg.entry("mobilenet_v2")
     assert entry.origin == "builtin" and entry.base and entry.source == "eiq_lab.models.mobilenet"
@@ -70,7 +71,7 @@ def test_names_are_case_and_separator_insensitive(spelling):
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(NotFoundError, match=r"no model named 'resnet'; valid: mobilenet_v1, mobilenet_v2, "):
         registry().get("resnet")
-    with pytest.raises(NotFoundError, match=r"no detection model named 'mobilenet_v2'; valid: none"):
+    with pytest.raises(NotFoundError, match=r"no detection model named 'mobilenet_v2'; valid: ssd_mobilenet_v2$"):
         registry().get("mobilenet_v2", task="detection")
     with pytest.raises(InputError, match="task must be one of classification, detection; received 'segmentation'"):
         registry().get("mobilenet_v2", task="segmentation")
@@ -144,7 +145,7 @@ def test_the_guides_variables_and_import_path(plugin_folder, tmp_path, monkeypat
     monkeypatch.setenv("DEEPVIEW_PLUGINS_BASE", str(base))
     reg = registry(refresh=True)
     assert reg.problems == []
-    assert reg.names("detection") == ["box_finder"] and reg.entry("box_finder").origin == "user"
+    assert reg.names("detection") == ["ssd_mobilenet_v2", "box_finder"] and reg.entry("box_finder").origin == "user"
     assert reg.entry("vgg16").origin == "base" and reg.entry("vgg16").base
     assert [origin for origin, _, _ in plugin_folders()] == ["base", "user"]
 
@@ -220,7 +221,10 @@ def test_entry_points_add_classes_and_modules_and_report_bad_ones(tmp_path, monk
 def test_an_entry_point_may_name_a_module(tmp_path, monkeypatch):
     _install_distribution(tmp_path, monkeypatch, "[eiq_lab.models]\nall = eiqtest_entry_models\n")
     reg = ModelRegistry(folders=[])
-    assert reg.names("classification")[-1] == "entry_net" and reg.names("detection") == ["entry_boxes"]
+    assert reg.names("classification")[-1] == "entry_net" and reg.names("detection") == [
+        "ssd_mobilenet_v2",
+        "entry_boxes",
+    ]
     point = importlib.metadata.EntryPoint("x", "eiqtest_entry_models:EntryNet", "eiq_lab.models")
     assert [cls.__name__ for cls in load_entry_point(point)] == ["EntryNet"]
     assert issubclass(load_entry_point(point)[0], ImageClassificationInterface)

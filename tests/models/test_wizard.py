@@ -35,7 +35,7 @@ def test_every_cell_has_a_row_with_a_reason():
             plugin.check_imagenet(plugin.validate_params(row.named_params))  # and has ImageNet weights
         else:
             assert row.model == "ssd_mobilenet_v2"
-            assert not row.available and "not in the model registry" in row.note
+            assert row.available and not row.note, row  # tests/models/test_ssd.py checks its shapes and alphas
             assert row.quantization["output_type"] == "float32"
     assert len(seen) == len(rows)
 
