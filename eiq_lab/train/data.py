@@ -198,6 +198,14 @@ class InputPipeline:
 
         return example
 
+    def preprocessed(self, group: str, limit: int | None = None) -> Iterator[np.ndarray]:
+        """Up to `limit` images of the group in id order, decoded, resized and preprocessed as training
+        reads them, unaugmented, each [H, W, C] (for calibration and checks); streamed, never cached."""
+        ids = self._group(group)[0]
+        count = len(ids) if limit is None else min(int(limit), len(ids))
+        elements = self._decoded(ids, np.arange(count, dtype=np.int64))
+        return elements.map(lambda image, k, pos: self.preprocess(image)).as_numpy_iterator()
+
     # -- datasets ------------------------------------------------------------------------------
 
     def train_dataset(self, first_epoch: int, last_epoch: int | None = None) -> Any:
