@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import augment, demo, evaluate, imports, models, project, train
+from . import augment, demo, evaluate, export, imports, models, project, train
 from .output import EXIT_USAGE, run_command
 
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     augment.register(subparsers)
     train.register(subparsers)
     evaluate.register(subparsers)
+    export.register(subparsers)
     demo.register(subparsers)
     models.register(subparsers)
     return parser

@@ -109,3 +109,15 @@ def test_export_refuses_what_it_cannot_do(detector_project, tmp_path):
             export_run(project, fmt="onnx", quantize=True)
         with pytest.raises(InputError, match="needs a quantized model"):
             export_run(project, fmt="tflite", output=tmp_path / "x.tflite", input_type="int8")
+
+
+def test_eiq_export_writes_the_files_and_refuses_bad_flags(detector_project, tmp_path, capsys):
+    from eiq_lab.cli.main import main
+
+    out = tmp_path / "cli" / "det.onnx"
+    assert main(["export", str(detector_project), "--format", "onnx", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed and "anchor_boxes.npy" in printed
+    assert out.exists() and (out.parent / "labels.txt").exists()
+    assert main(["export", str(detector_project), "--format", "pb"]) != 0
+    assert "format must be one of tflite, onnx, keras, h5" in capsys.readouterr().err
