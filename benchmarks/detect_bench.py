@@ -11,7 +11,7 @@ in one process, interleaved over --rounds rounds:
 Images/s is the median over epochs 2..N of every round. Then one longer Trainer run, evaluated on the
 test group (mAP@0.5, COCO mAP), and the time `detection_metrics` takes for 10,000 images of predictions.
 
-    python benchmarks/detect_bench.py [--images 200] [--size 96] [--epochs 4] [--rounds 1] [--quality-epochs 30]
+    python benchmarks/detect_bench.py [--images 1000] [--size 96] [--epochs 4] [--rounds 1] [--quality-epochs 25]
 """
 
 from __future__ import annotations
@@ -122,14 +122,14 @@ def metric_seconds(images: int = 10_000, classes: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--alpha", type=float, default=0.35)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--quality-epochs", type=int, default=30)
+    parser.add_argument("--quality-epochs", type=int, default=25)
     args = parser.parse_args()
     rates: dict[str, list[float]] = {"baseline": [], "default": [], "none": []}
     with tempfile.TemporaryDirectory() as tmp:
