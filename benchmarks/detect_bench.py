@@ -4,7 +4,7 @@ Writes a Pascal VOC dataset of coloured shapes on scikit-image photos (known box
 in one process, interleaved over --rounds rounds:
 
 - baseline: plain `model.fit` of the same SSD on the images as in-memory tensors with targets encoded
-  beforehand (no augmentation);
+  beforehand (no augmentation), testing on the test group after every epoch as the Trainer does;
 - `Trainer.fit` reading the project, with the `default` augmentation (boxes move with the image);
 - `Trainer.fit` with no augmentation.
 
@@ -69,11 +69,21 @@ def baseline_rate(path: Path, args: argparse.Namespace) -> list[float]:
     shape = (args.size, args.size, 3)
     with open_project(path) as project:
         samples = box_samples(project, shape)
-        ids, boxes, classes = samples.train
-        pixels = [np.asarray(project.image(int(i)).pil().convert("RGB").resize(shape[:2][::-1])) for i in ids]
+        groups = {}
+        for group in ("train", "test"):  # the Trainer tests on the test group every epoch: so does the baseline
+            ids, boxes, classes = samples.train if group == "train" else samples.test
+            pixels = [np.asarray(project.image(int(i)).pil().convert("RGB").resize(shape[:2][::-1])) for i in ids]
+            groups[group] = (ids, boxes, classes, pixels)
     encode = plugin.encoder(shape, len(samples.classes))
-    x = np.stack(pixels).astype(np.float32) / 127.5 - 1.0
-    y = np.stack([np.asarray(encode(tf.constant(b), tf.constant(c, tf.int32))) for b, c in zip(boxes, classes)])
+
+    def tensors(group: str) -> tuple[np.ndarray, np.ndarray]:
+        _, boxes, classes, pixels = groups[group]
+        x = np.stack(pixels).astype(np.float32) / 127.5 - 1.0
+        y = np.stack([np.asarray(encode(tf.constant(b), tf.constant(c, tf.int32))) for b, c in zip(boxes, classes)])
+        return x, y
+
+    x, y = tensors("train")
+    test = tensors("test") if samples.test_count else None
     keras.utils.set_random_seed(0)
     model = plugin.get_model(shape, len(samples.classes), None, {"alpha": args.alpha})
     model.compile(make_optimizer(settings_for(args, "none", args.epochs), 1), plugin.loss())
@@ -83,7 +93,10 @@ def baseline_rate(path: Path, args: argparse.Namespace) -> list[float]:
         def on_epoch_end(self, epoch, logs=None):
             ends.append(time.monotonic())
 
-    model.fit(x, y, batch_size=args.batch, epochs=args.epochs, shuffle=True, callbacks=[Clock()], verbose=0)
+    model.fit(
+        x, y, batch_size=args.batch, epochs=args.epochs, shuffle=True, validation_data=test, callbacks=[Clock()],
+        verbose=0,
+    )  # fmt: skip
     return [len(x) / d for d in np.diff(ends)]
 
 

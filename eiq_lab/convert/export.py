@@ -136,14 +136,7 @@ def export_run(
 
 def _calibration(project: Any, settings: Any, plugin: Any, classes: list[str], count: int) -> Any:
     """A function giving `count` preprocessed train images of the run (calibration samples)."""
-    from ..train.data import InputPipeline
-    from ..train.samples import box_samples, class_samples
+    from ..evaluate.runs import run_input
 
-    shape = tuple(settings.input_size)
-    if settings.task == "detection":
-        samples = box_samples(project, shape, classes)
-        encode = plugin.encoder(shape, len(classes))
-    else:
-        samples, encode = class_samples(project, classes), None
-    inputs = InputPipeline(project, samples, shape, 1, plugin.get_preprocess_function(), None, 0, encode=encode)
+    inputs = run_input(project, settings, plugin, classes)
     return lambda: inputs.preprocessed("train", count)

@@ -75,6 +75,25 @@ def classification_report(classes: list[str], truth: Any, scores: Any, image_ids
     return ClassificationReport(list(classes), confusion, accuracy, per_class, np.asarray(image_ids), truth, scores)
 
 
+def run_input(project: Any, settings: Any, plugin: Any, classes: list[str], batch_size: int = 1) -> Any:
+    """The unaugmented input of a run's task on the project (`InputPipeline`): its test batches for
+    evaluation, its train images for int8 calibration.
+
+    Raises:
+        InputError: the project has no usable train image for the task (see `class_samples`, `box_samples`).
+    """
+    from ..train.data import InputPipeline
+    from ..train.samples import box_samples, class_samples
+
+    shape = tuple(settings.input_size)
+    if settings.task == "detection":
+        samples, encode = box_samples(project, shape, classes), plugin.encoder(shape, len(classes))
+    else:
+        samples, encode = class_samples(project, classes), None
+    preprocess = plugin.get_preprocess_function()
+    return InputPipeline(project, samples, shape, batch_size, preprocess, None, 0, encode=encode)
+
+
 def evaluate_run(
     project: Any,
     run: int | str = "last",
@@ -102,8 +121,6 @@ def evaluate_run(
     """
     from ..models import registry
     from ..train import TrainingSettings
-    from ..train.data import InputPipeline
-    from ..train.samples import box_samples, class_samples
     from ..train.trainer import load_run_model, plugin_params
 
     record = project.run(run)
@@ -111,12 +128,8 @@ def evaluate_run(
     plugin = registry().get(settings.model, task=settings.task)
     shape, classes = tuple(settings.input_size), list(record.labels)
     detection = settings.task == "detection"
-    if detection:
-        samples = box_samples(project, shape, classes)
-        encode = plugin.encoder(shape, len(classes))
-    else:
-        samples = class_samples(project, classes)
-        encode = None
+    inputs = run_input(project, settings, plugin, classes, batch_size)
+    samples = inputs.samples
     if not samples.test_count:
         what = "boxes" if detection else "a full-image label of the run's classes"
         raise InputError(
@@ -128,9 +141,6 @@ def evaluate_run(
         def executor(batch: Any) -> Any:
             return model.predict_on_batch(batch)
 
-    inputs = InputPipeline(
-        project, samples, shape, batch_size, plugin.get_preprocess_function(), None, 0, encode=encode
-    )
     outputs = np.concatenate([np.asarray(executor(x)) for x, _ in inputs.test_dataset()])
     if not detection:
         ids, truth = samples.test

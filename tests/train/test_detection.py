@@ -136,3 +136,31 @@ def test_trains_a_detector_stops_and_continues(shapes_path):
     # two epochs teach little: the report is checked for what it counts, not for quality (see test_quality)
     assert {name: row["ground_truth"] for name, row in report.per_class.items()} == test_boxes
     assert 0.0 <= report.map50 <= 1.0 and 0.0 <= report.coco_map <= 1.0
+
+
+def test_a_project_with_boxes_and_labels_trains_the_task_asked_for(tmp_path):
+    from eiq_lab.train.samples import class_samples
+
+    with open_project(_box_project(tmp_path / "boxes.eiqp")) as project:
+        (e,) = project.add_images([_jpeg(200, 100, 30)], "train")
+        project.add_annotation(e, "fish")
+        labels, boxes = class_samples(project), box_samples(project, SIZE)
+    assert labels.classes == ["cat", "fish"] and labels.train_count == 2  # the full-image labels only
+    assert boxes.classes == ["cat", "dog"] and boxes.train_count == 2  # the boxes only
+
+
+@pytest.mark.slow
+def test_eiq_train_task_detection_then_eiq_evaluate(shapes_path, capsys):
+    from eiq_lab.cli.main import main
+
+    code = main(
+        ["train", str(shapes_path), "--task", "detection", "--alpha", "0.35", "--input-size", "96,96,3",
+         "--weights", "random", "--epochs", "1", "--batch", "16", "-q"]
+    )  # fmt: skip
+    assert code == 0
+    assert "run 1 finished at epoch 1" in capsys.readouterr().out
+    assert main(["evaluate", str(shapes_path)]) == 0
+    text = capsys.readouterr().out
+    assert "mAP@0.5" in text and "COCO mAP@[.5:.95]" in text
+    for shape in ("circle", "square", "triangle"):
+        assert shape in text
