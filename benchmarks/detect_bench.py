@@ -64,7 +64,6 @@ def baseline_rate(path: Path, args: argparse.Namespace) -> list[float]:
     from eiq_lab.train.trainer import make_optimizer
 
     keras = framework.keras()
-    tf = framework.tf()
     plugin = registry().get("ssd_mobilenet_v2")
     shape = (args.size, args.size, 3)
     with open_project(path) as project:
@@ -79,7 +78,7 @@ def baseline_rate(path: Path, args: argparse.Namespace) -> list[float]:
     def tensors(group: str) -> tuple[np.ndarray, np.ndarray]:
         _, boxes, classes, pixels = groups[group]
         x = np.stack(pixels).astype(np.float32) / 127.5 - 1.0
-        y = np.stack([np.asarray(encode(tf.constant(b), tf.constant(c, tf.int32))) for b, c in zip(boxes, classes)])
+        y = np.stack([encode(b, c) for b, c in zip(boxes, classes)])
         return x, y
 
     x, y = tensors("train")

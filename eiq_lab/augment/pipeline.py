@@ -270,24 +270,30 @@ class Pipeline:
         return (pixels.copy() if pixels is image else pixels), boxes, visible
 
 
+def lower_thread_priority(nice: int) -> None:
+    """Raise the calling thread's nice value by `nice`, once per thread (where the OS allows it).
+
+    For input threads: they then take the CPU time the training step leaves idle instead of pre-empting
+    the step's own threads.
+    """
+    if not nice or getattr(_priority, "lowered", False):
+        return
+    _priority.lowered = True
+    try:  # Linux: a thread is a task with its own nice value; elsewhere this may apply to the process
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
+    except (AttributeError, OSError):  # no setpriority (Windows) or not allowed: run at normal priority
+        return
+
+
 def _niced(pipeline: Pipeline, nice: int) -> tuple[Any, Any]:
     """`apply` and `apply_with_boxes` of `pipeline` that first lower their thread's priority by `nice`."""
 
-    def lower() -> None:
-        if getattr(_priority, "lowered", False):
-            return
-        _priority.lowered = True
-        try:  # Linux: a thread is a task with its own nice value; elsewhere this may apply to the process
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
-        except (AttributeError, OSError):  # no setpriority (Windows) or not allowed: run at normal priority
-            return
-
     def apply(image: Any, seed: Any) -> np.ndarray:
-        lower()
+        lower_thread_priority(nice)
         return pipeline.apply(image, seed)
 
     def apply_with_boxes(image: Any, boxes: Any, seed: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lower()
+        lower_thread_priority(nice)
         return pipeline.apply_with_boxes(image, boxes, seed)
 
     return apply, apply_with_boxes

@@ -1,7 +1,7 @@
 """Boxes of SSD-style detectors: anchors, IoU, the training-target encoder, the decoder and non-maximum suppression.
 
-Numpy only (the trainer, evaluator, exporter and runner use it without TensorFlow), except `encode_boxes`, which
-runs inside a tf.data map and imports TensorFlow when it is called.
+Numpy only: the trainer (in its input threads), the evaluator, the exporter and the runner use it without
+TensorFlow.
 
 Conventions: boxes are (ymin, xmin, ymax, xmax) normalised to 0..1; anchors are (cy, cx, h, w) normalised, the
 layout of TFLite's Detection_PostProcess and eIQ's ``anchor_boxes.npy``. A row of the model's output (and of an
@@ -306,7 +306,7 @@ def _select(
     return all_boxes[order], all_scores[order], all_classes[order]
 
 
-# -- the training-target encoder (TensorFlow) ---------------------------------------------------------------
+# -- the training-target encoder ---------------------------------------------------------------
 
 
 def encode_boxes(
@@ -331,9 +331,8 @@ def encode_boxes(
 
     Boxes with zero or negative height or width (or non-finite coordinates) are treated as absent: they should
     have been dropped before, and they would give infinite log-sizes (all-zero rows used as padding are dropped
-    the same way). No boxes at all (N = 0) gives an all-background target. Pure TensorFlow ops on the boxes
-    (graph mode, inside a tf.data map); a class outside 0..num_classes-1 fails with an InvalidArgumentError
-    naming the rule.
+    the same way). No boxes at all (N = 0) gives an all-background target. Numpy (~0.1 ms for a few hundred
+    anchors): the trainer runs it in its low-priority input threads, with the augmentation.
 
     Args:
         boxes: [N, 4] float (ymin, xmin, ymax, xmax) normalised to 0..1.
@@ -345,10 +344,10 @@ def encode_boxes(
         negative_iou: IoU below which an anchor is background.
 
     Returns:
-        A float32 tensor [A, 4 + 1 + C].
+        A float32 array [A, 4 + 1 + C].
 
     Raises:
-        InputError: bad anchors, `num_classes`, variances or thresholds (checked before any tensor work).
+        InputError: bad anchors, `num_classes`, variances or thresholds, or a class outside 0..C-1.
     """
     anchors = _boxes_array(anchors, "anchors")
     if len(anchors) == 0 or not np.all(anchors[:, 2:] > 0):
@@ -364,66 +363,39 @@ def encode_boxes(
             "the IoU thresholds must satisfy 0 < negative_iou <= positive_iou <= 1; received "
             f"negative_iou={negative_iou!r}, positive_iou={positive_iou!r}"
         )
-    from .. import framework
-
-    tf = framework.tf()
-    num_anchors, num_classes = len(anchors), int(num_classes)
-    corners = tf.constant(to_corners(anchors))
-    a = tf.constant(anchors)
-    boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
-    classes = tf.reshape(tf.cast(classes, tf.int32), [-1])
-    sizes = boxes[:, 2:] - boxes[:, :2]
-    valid = tf.reduce_all(sizes > 0, axis=1) & tf.reduce_all(tf.math.is_finite(boxes), axis=1)
-    boxes, classes = tf.boolean_mask(boxes, valid), tf.boolean_mask(classes, valid)
-    checks = [
-        tf.debugging.assert_greater_equal(classes, 0, message="box classes must be >= 0 (0-based)"),
-        tf.debugging.assert_less(classes, num_classes, message=f"box classes must be < num_classes ({num_classes})"),
-    ]
-    with tf.control_dependencies(checks):
-        classes = tf.identity(classes)
-
-    overlaps = _tf_iou(corners, boxes)  # [A, N]
-    # a dummy last column (IoU 0, box (0, 0, 1, 1)) keeps every reduction defined when N = 0
-    padded = tf.pad(overlaps, [[0, 0], [0, 1]])
-    best_gt = tf.argmax(padded, axis=1, output_type=tf.int32)
-    best_iou = tf.reduce_max(padded, axis=1)
-    # every ground truth owns its best anchor; an anchor owned by several goes to the one it overlaps most
-    best_anchor = tf.argmax(overlaps, axis=0, output_type=tf.int32)  # [N]
-    owned = tf.transpose(tf.one_hot(best_anchor, num_anchors)) > 0.5  # [A, N]
-    owned &= (tf.reduce_max(overlaps, axis=0) > 0)[None, :]
-    owned = tf.pad(owned, [[0, 0], [0, 1]], constant_values=False)
-    forced = tf.reduce_any(owned, axis=1)
-    forced_gt = tf.argmax(tf.where(owned, padded, -1.0), axis=1, output_type=tf.int32)
-    matched = tf.where(forced, forced_gt, best_gt)
+    num_classes = int(num_classes)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    classes = np.asarray(classes).reshape(-1).astype(np.int64)
+    if len(classes) != len(boxes):
+        raise InputError(f"{len(boxes)} boxes and {len(classes)} classes; they must match")
+    if len(classes) and (classes.min() < 0 or classes.max() >= num_classes):
+        raise InputError(f"box classes must be from 0 to num_classes - 1 ({num_classes - 1}); received {classes}")
+    with np.errstate(invalid="ignore"):
+        valid = np.all(boxes[:, 2:] - boxes[:, :2] > 0, axis=1) & np.all(np.isfinite(boxes), axis=1)
+    boxes, classes = boxes[valid], classes[valid]
+    target = np.zeros((len(anchors), 4 + 1 + num_classes), np.float32)
+    target[:, 4] = 1.0  # background, unless matched or ignored below
+    if not len(boxes):
+        return target
+    overlaps = iou(to_corners(anchors), boxes)  # [A, N]
+    matched = overlaps.argmax(axis=1)
+    best_iou = overlaps[np.arange(len(anchors)), matched]
+    # every ground truth owns its best anchor; an anchor that is the best of several goes to the one it
+    # overlaps most (the later-written owner of an anchor is overwritten only by a larger overlap)
+    best_anchor = overlaps.argmax(axis=0)  # [N]
+    forced = np.zeros(len(anchors), bool)
+    for n in np.argsort(overlaps[best_anchor, np.arange(len(boxes))], kind="stable"):
+        if overlaps[best_anchor[n], n] > 0:
+            forced[best_anchor[n]] = True
+            matched[best_anchor[n]] = n
     positive = forced | (best_iou >= positive_iou)
     ignored = ~positive & (best_iou >= negative_iou)
-
-    g = tf.gather(tf.concat([boxes, [[0.0, 0.0, 1.0, 1.0]]], axis=0), matched)
-    g_size = g[:, 2:] - g[:, :2]
-    g_centre = (g[:, :2] + g[:, 2:]) / 2
-    v = tf.constant(np.asarray(variances, np.float32))
-    centre = (g_centre - a[:, :2]) / a[:, 2:] / v[:2]
-    scale = tf.math.log(g_size / a[:, 2:]) / v[2:]
-    offsets = tf.where(positive[:, None], tf.concat([centre, scale], axis=1), 0.0)
-
-    label = tf.where(positive, tf.gather(tf.concat([classes, [0]], axis=0), matched) + 1, 0)
-    one_hot = tf.one_hot(label, num_classes + 1, dtype=tf.float32)
-    one_hot = tf.where(ignored[:, None], 0.0, one_hot)
-    target = tf.concat([offsets, one_hot], axis=1)
-    target.set_shape([num_anchors, 4 + 1 + num_classes])
+    g = boxes[matched[positive]]
+    a = anchors[positive]
+    v = np.asarray(variances, np.float32)
+    target[positive, :2] = ((g[:, :2] + g[:, 2:]) / 2 - a[:, :2]) / a[:, 2:] / v[:2]
+    target[positive, 2:4] = np.log((g[:, 2:] - g[:, :2]) / a[:, 2:]) / v[2:]
+    target[positive, 4] = 0.0
+    target[np.flatnonzero(positive), 5 + classes[matched[positive]]] = 1.0
+    target[ignored, 4:] = 0.0
     return target
-
-
-def _tf_iou(a: Any, b: Any) -> Any:
-    """IoU [N, M] of corner boxes a [N, 4] and b [M, 4], in TensorFlow."""
-    from .. import framework
-
-    tf = framework.tf()
-    top = tf.maximum(a[:, None, 0], b[None, :, 0])
-    left = tf.maximum(a[:, None, 1], b[None, :, 1])
-    bottom = tf.minimum(a[:, None, 2], b[None, :, 2])
-    right = tf.minimum(a[:, None, 3], b[None, :, 3])
-    inter = tf.maximum(bottom - top, 0.0) * tf.maximum(right - left, 0.0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return tf.math.divide_no_nan(inter, area_a[:, None] + area_b[None, :] - inter)

@@ -291,7 +291,7 @@ class SSDMobileNetV2(ObjectDetectionInterface):
 
     def encoder(self, input_shape: Sequence[int] | None = None, num_classes: int | None = None) -> Callable[..., Any]:
         """``encode(boxes [N, 4], classes [N]) -> target [A, 4 + 1 + C]``: `boxes.encode_boxes` with this model's
-        anchors (TensorFlow ops; use it in a tf.data map).
+        anchors (numpy arrays in and out; the trainer calls it in its input threads).
 
         Args:
             input_shape: (H, W, C); default: that of the last `get_model` call.

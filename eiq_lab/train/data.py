@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import framework
+from ..augment.pipeline import lower_thread_priority
 from ..errors import InputError
 from .samples import BoxSamples, ClassSamples
 
@@ -64,7 +65,7 @@ class InputPipeline:
         augment: an augmentation pipeline (with ``apply_tf(image, seed[, boxes])``), or ``None``.
         seed: the run's seed.
         cache_bytes: how many bytes of decoded images may stay in memory (default: `cache_budget`).
-        encode: detection only: ``encode(boxes [n, 4], classes [n]) -> target`` in TensorFlow ops.
+        encode: detection only: ``encode(boxes [n, 4], classes [n]) -> target``, numpy arrays in and out.
     """
 
     project: Any
@@ -179,13 +180,26 @@ class InputPipeline:
                 np.concatenate([*classes, np.zeros(0, np.int64)]), np.asarray(lengths, np.int64)
             )
 
+            encode, shape = self.encode, self.input_size
+            target_shape = np.shape(encode(np.zeros((0, 4), np.float32), np.zeros(0, np.int64)))
+
+            def work(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, seed: np.ndarray) -> tuple:
+                # numpy, in a low-priority input thread: augment the image with its boxes, then encode them
+                lower_thread_priority(INPUT_NICE)
+                if seed[0] >= 0 and augment is not None:
+                    image, boxes, keep = augment.apply_with_boxes(image, boxes, seed)
+                    boxes, classes = boxes[keep], classes[keep]
+                return image, np.asarray(encode(boxes, classes), np.float32)
+
             def example(image: Any, k: Any, seed: Any) -> tuple[Any, Any]:
-                image_boxes, image_classes = all_boxes[k], all_classes[k]
-                if seed is not None and augment is not None:
-                    image, image_boxes, keep = augment.apply_tf(image, seed, image_boxes, nice=INPUT_NICE)
-                    image_boxes = tf.boolean_mask(image_boxes, keep)
-                    image_classes = tf.boolean_mask(image_classes, keep)
-                return self.preprocess(image), self.encode(image_boxes, tf.cast(image_classes, tf.int32))
+                no_seed = tf.constant([-1, 0], tf.int64)
+                image, target = tf.numpy_function(
+                    work, [image, all_boxes[k], all_classes[k], no_seed if seed is None else seed],
+                    (tf.uint8, tf.float32), stateful=False,
+                )  # fmt: skip
+                image.set_shape(shape)
+                target.set_shape(target_shape)
+                return self.preprocess(image), target
 
             return example
         labels = tf.constant(self._group(group)[1])

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from eiq_lab import framework
 from eiq_lab.errors import InputError
 from eiq_lab.models import boxes
 from eiq_lab.models.boxes import decode, encode_boxes, grid_anchors, iou, nms
@@ -86,7 +85,7 @@ def test_iou_by_hand():
 
 def test_a_box_equal_to_an_anchor_is_positive_with_zero_offsets(anchors):
     index = 108 + 4 * 4 + 1  # second map, centre cell, the aspect-2 anchor
-    target = encode_boxes([corners(anchors[index])], [2], anchors, 3).numpy()
+    target = encode_boxes([corners(anchors[index])], [2], anchors, 3)
     assert target.shape == (164, 4 + 1 + 3) and target.dtype == np.float32
     np.testing.assert_allclose(target[index, :4], 0, atol=1e-6)
     np.testing.assert_array_equal(target[index, 4:], [0, 0, 0, 1])  # class 2 at column 4 + 1 + 2
@@ -96,7 +95,7 @@ def test_offsets_by_hand(anchors):
     cy, cx, h, w = (float(v) for v in anchors[108 + 4 * 4])  # (0.5, 0.5, 0.45, 0.45)
     gy, gx, gh, gw = cy + 0.02, cx - 0.03, h * 1.1, w * 0.9
     box = [gy - gh / 2, gx - gw / 2, gy + gh / 2, gx + gw / 2]
-    target = encode_boxes([box], [0], anchors, 1).numpy()
+    target = encode_boxes([box], [0], anchors, 1)
     row = target[108 + 4 * 4]
     expected = [0.02 / h / 0.1, -0.03 / w / 0.1, math.log(1.1) / 0.2, math.log(0.9) / 0.2]
     np.testing.assert_allclose(row[:4], expected, rtol=1e-4, atol=1e-5)
@@ -105,7 +104,7 @@ def test_offsets_by_hand(anchors):
 
 def test_matching_agrees_with_numpy_iou(anchors):
     gt = np.array([[0.05, 0.1, 0.45, 0.6], [0.3, 0.3, 0.75, 0.7], [0.02, 0.8, 0.1, 0.88]], np.float32)
-    target = encode_boxes(gt, [0, 1, 1], anchors, 2).numpy()
+    target = encode_boxes(gt, [0, 1, 1], anchors, 2)
     overlaps = iou(np.array([corners(a) for a in anchors]), gt)  # [A, 3]
     best = overlaps.max(axis=1)
     forced = np.zeros(len(anchors), bool)
@@ -128,7 +127,7 @@ def test_matching_agrees_with_numpy_iou(anchors):
 
 def test_encode_then_decode_gives_the_boxes_back(anchors):
     gt = np.array([[0.1, 0.15, 0.45, 0.5], [0.5, 0.55, 0.9, 0.8]], np.float32)
-    target = encode_boxes(gt, [1, 0], anchors, 2).numpy()
+    target = encode_boxes(gt, [1, 0], anchors, 2)
     raw = target.copy()
     raw[:, 4:] *= 20.0  # one-hot -> confident logits; ignored rows get uniform probabilities (1/3)
     found, scores, classes = decode(raw, anchors, score_threshold=0.5)
@@ -144,33 +143,25 @@ def test_no_boxes_and_degenerate_boxes_are_all_background(anchors):
         ([[0.3, 0.3, 0.3, 0.6], [0.5, 0.5, 0.7, 0.5], [0.6, 0.6, 0.4, 0.8]], [0, 1, 0]),  # flat, thin, upside down
         ([[0.2, np.nan, 0.4, 0.5]], [0]),
     ):
-        target = encode_boxes(gt, labels, anchors, 2).numpy()
+        target = encode_boxes(gt, labels, anchors, 2)
         assert np.all(np.isfinite(target))
         np.testing.assert_array_equal(target[:, 4], 1)
         assert np.count_nonzero(target) == len(anchors)
     box = [0.1, 0.1, 0.5, 0.4]
-    alone = encode_boxes([box], [1], anchors, 2).numpy()
-    with_degenerate = encode_boxes([[0.2, 0.2, 0.2, 0.9], box], [0, 1], anchors, 2).numpy()
+    alone = encode_boxes([box], [1], anchors, 2)
+    with_degenerate = encode_boxes([[0.2, 0.2, 0.2, 0.9], box], [0, 1], anchors, 2)
     np.testing.assert_array_equal(alone, with_degenerate)
 
 
-def test_the_encoder_runs_in_graph_mode_with_any_number_of_boxes(anchors):
-    tf = framework.tf()
-
-    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32), tf.TensorSpec([None], tf.int32)])
-    def encode(gt, labels):
-        return encode_boxes(gt, labels, anchors, 2)
-
+def test_the_encoder_takes_any_number_of_boxes_and_is_cheap(anchors):
     gt = np.array([[0.1, 0.1, 0.5, 0.4], [0.5, 0.5, 0.9, 0.9]], np.float32)
-    np.testing.assert_allclose(encode(gt, [0, 1]).numpy(), encode_boxes(gt, [0, 1], anchors, 2).numpy(), atol=1e-5)
-    assert encode(np.zeros((0, 4), np.float32), np.zeros(0, np.int32)).numpy()[:, 4].sum() == len(anchors)
-    dataset = tf.data.Dataset.from_tensor_slices((gt[:, None], np.array([[0], [1]], np.int32))).map(encode)
-    assert [t.shape for t in dataset] == [(164, 7), (164, 7)]
+    assert encode_boxes(gt, [0, 1], anchors, 2).shape == (164, 7)
+    assert encode_boxes(gt[:1], [0], anchors, 2).dtype == np.float32
+    assert encode_boxes(np.zeros((0, 4), np.float32), np.zeros(0, np.int32), anchors, 2)[:, 4].sum() == len(anchors)
 
 
 def test_encoder_checks(anchors):
-    tf = framework.tf()
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"box classes must be < num_classes \(2\)"):
+    with pytest.raises(InputError, match=r"box classes must be from 0 to num_classes - 1 \(1\)"):
         encode_boxes([[0.1, 0.1, 0.5, 0.5]], [2], anchors, 2)
     with pytest.raises(InputError, match=r"0 < negative_iou <= positive_iou <= 1; received negative_iou=0.6"):
         encode_boxes([[0.1, 0.1, 0.5, 0.5]], [0], anchors, 2, negative_iou=0.6)
