@@ -90,6 +90,20 @@ def parse_shape(shape: Any) -> tuple[int, int, int]:
     return (values[0], values[1], values[2])
 
 
+def check_imagenet_channels(shape: tuple[int, int, int], weights: Any, model: str) -> None:
+    """Refuse a non-RGB input with ImageNet weights (they were trained on 3-channel images).
+
+    Raises:
+        InputError: `weights` asks for ImageNet and the shape has other than 3 channels.
+    """
+    channels = shape[2]
+    if resolve_weights(weights) == "imagenet" and channels != 3:
+        raise InputError(
+            f"input size must be (H, W, C) with C = 3 for ImageNet weights (they were trained on RGB images); "
+            f"received {format_shape(shape)}: use weights=None to train a {channels}-channel {model}"
+        )
+
+
 def resolve_weights(weights: Any) -> str | Path | None:
     """Say what `weights` asks for: ``"imagenet"``, ``None`` (random) or the path of an existing file.
 

@@ -10,7 +10,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from ..errors import InputError
-from .interfaces import ImageClassificationInterface, format_shape, parse_shape, resolve_weights
+from .interfaces import (
+    ImageClassificationInterface,
+    check_imagenet_channels,
+    format_shape,
+    parse_shape,
+    resolve_weights,
+)
 from .weights import build_with_imagenet, load_weights_file
 
 #: Smallest height and width the MobileNets take (five stride-2 stages leave a 1x1 map).
@@ -109,11 +115,7 @@ class _KerasMobileNet(ImageClassificationInterface):
                 f"input size must be (H, W, C) with H, W >= {MIN_SIZE} and C in (1, 3) for {self.name}; "
                 f"received {format_shape(shape)}"
             )
-        if resolve_weights(weights) == "imagenet" and channels != 3:
-            raise InputError(
-                f"input size must be (H, W, C) with C = 3 for ImageNet weights (they were trained on RGB images); "
-                f"received {format_shape(shape)}: use weights=None to train a {channels}-channel {self.name}"
-            )
+        check_imagenet_channels(shape, weights, self.name)
         return shape
 
     def check_imagenet(self, params: Mapping[str, Any]) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from . import boxes
-from .interfaces import ObjectDetectionInterface, format_shape, parse_shape, resolve_weights
+from .interfaces import ObjectDetectionInterface, check_imagenet_channels, format_shape, parse_shape, resolve_weights
 from .mobilenet import RANDOM_INIT_BN_MOMENTUM, MobileNetV2
 from .weights import build_with_imagenet, load_weights_file
 
@@ -251,11 +251,7 @@ class SSDMobileNetV2(ObjectDetectionInterface):
                 f"input size must be (H, W, C) with H and W multiples of {STRIDE}, at least {MIN_SIZE} (e.g. 96, "
                 f"128, ..., 320), and C in (1, 3) for {self.get_name()}; received {format_shape(shape)}"
             )
-        if resolve_weights(weights) == "imagenet" and channels != 3:
-            raise InputError(
-                f"input size must be (H, W, C) with C = 3 for ImageNet weights (they were trained on RGB images); "
-                f"received {format_shape(shape)}: use weights=None to train a {channels}-channel {self.get_name()}"
-            )
+        check_imagenet_channels(shape, weights, self.get_name())
         return shape
 
     # -- anchors, encoder, decoder, loss ----------------------------------------------------------------

@@ -14,8 +14,23 @@ import numpy as np
 from ..errors import InputError
 
 
+class _Counts:
+    """Image counts of a run's samples (``train`` and ``test`` start with their image ids)."""
+
+    train: tuple
+    test: tuple
+
+    @property
+    def train_count(self) -> int:
+        return len(self.train[0])
+
+    @property
+    def test_count(self) -> int:
+        return len(self.test[0])
+
+
 @dataclass
-class ClassSamples:
+class ClassSamples(_Counts):
     """The images a classification run reads: ids and class indices for train and test.
 
     Attributes:
@@ -28,14 +43,6 @@ class ClassSamples:
     train: tuple[np.ndarray, np.ndarray]
     test: tuple[np.ndarray, np.ndarray]
     skipped: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def train_count(self) -> int:
-        return len(self.train[0])
-
-    @property
-    def test_count(self) -> int:
-        return len(self.test[0])
 
 
 def class_samples(project: Any, classes: list[str] | None = None) -> ClassSamples:
@@ -106,7 +113,7 @@ def class_samples(project: Any, classes: list[str] | None = None) -> ClassSample
 
 
 @dataclass
-class BoxSamples:
+class BoxSamples(_Counts):
     """The images a detection run reads: ids and, per image, its boxes and their class indices.
 
     Attributes:
@@ -122,14 +129,6 @@ class BoxSamples:
     test: tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]
     skipped: dict[str, int] = field(default_factory=dict)
     most_objects: int = 0
-
-    @property
-    def train_count(self) -> int:
-        return len(self.train[0])
-
-    @property
-    def test_count(self) -> int:
-        return len(self.test[0])
 
 
 def box_samples(project: Any, input_size: tuple[int, int, int], classes: list[str] | None = None) -> BoxSamples:
