@@ -1,11 +1,14 @@
-"""`eiq evaluate`: a run's model on the project's test group; a classifier's confusion matrix and
-per-class precision/recall, or a detector's mAP@0.5, COCO mAP and per-class AP."""
+"""`eiq evaluate`: a run's model (or any model file) on the project's test group; a classifier's confusion
+matrix at a softmax threshold, per-class precision/recall and the images of a cell, or a detector's
+mAP@0.5, COCO mAP and per-class AP."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from .output import add_flag, print_json
 
 
@@ -25,29 +28,59 @@ def _print_detection(report: Any) -> None:
 
 
 def _print_classification(report: Any) -> None:
-    print(f"accuracy {_percent(report.accuracy)} on {len(report.image_ids)} test images")
+    below = f", {report.background} below the softmax threshold {report.threshold:g}" if report.threshold else ""
+    print(f"accuracy {_percent(report.accuracy)} on {len(report.image_ids)} test images{below}")
     width = max([10, *(len(name) for name in report.classes)])
-    print("confusion matrix (rows: true class, columns: predicted)")
-    print(" " * width + "  " + "  ".join(f"{name[:7]:>7}" for name in report.classes))
+    print("confusion matrix (rows: true class, columns: predicted; background: top softmax below the threshold)")
+    print(" " * width + "  " + "  ".join(f"{name[:10]:>10}" for name in report.columns))
     for name, row in zip(report.classes, report.confusion):
-        print(f"{name:<{width}}  " + "  ".join(f"{int(v):>7}" for v in row))
+        print(f"{name:<{width}}  " + "  ".join(f"{int(v):>10}" for v in row))
     print(f"{'class':<{width}}  {'precision':>9}  {'recall':>7}  {'images':>6}")
     for name, row in report.per_class.items():
         print(f"{name:<{width}}  {_percent(row['precision']):>9}  {_percent(row['recall']):>7}  {row['support']:>6}")
+
+
+def _labels(path: str | None) -> list[str] | None:
+    if path is None:
+        return None
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"labels file {path}: {exc.strerror or exc}") from None
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _cell(report: Any, spec: str) -> dict[str, Any]:
+    true, sep, predicted = spec.partition(",")
+    if not sep:
+        raise InputError(f"--cell takes TRUE,PREDICTED (class names, or background); received {spec!r}")
+    ids = report.cell(true.strip(), predicted.strip())
+    return {"true": true.strip(), "predicted": predicted.strip(), "images": [int(i) for i in ids]}
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate_run
     from ..project import open_project
 
+    run = args.run if args.run is not None else (None if args.model else "last")
     with open_project(args.project) as project:
-        report = evaluate_run(project, args.run, batch_size=args.batch)
+        report = evaluate_run(
+            project, run, model=args.model, threshold=args.threshold, labels=_labels(args.labels),
+            normalization=args.normalization, batch_size=args.batch, trust_code=args.trust_code,
+        )  # fmt: skip
+    detection = hasattr(report, "map50")
+    if args.cell and detection:
+        raise InputError("--cell is for a classifier's confusion matrix; this model is a detector")
+    cells = [_cell(report, spec) for spec in args.cell or []]
     if args.json:
-        print_json(report.to_json())
-    elif hasattr(report, "map50"):
+        print_json({**report.to_json(), **({"cells": cells} if cells else {})})
+    elif detection:
         _print_detection(report)
     else:
         _print_classification(report)
+        for cell in cells:
+            ids = ", ".join(str(i) for i in cell["images"]) or "none"
+            print(f"images of true {cell['true']}, predicted {cell['predicted']}: {ids}")
     return 0
 
 
@@ -55,13 +88,20 @@ def register(subparsers: Any) -> None:
     """Add `eiq evaluate`."""
     p = subparsers.add_parser(
         "evaluate",
-        help="evaluate a run's model on the project's test group (confusion matrix, or mAP for a detector)",
-        description="Evaluate the final model of a training run on the project's test group: a classifier's "
-        "accuracy, confusion matrix and per-class precision and recall; a detector's mAP@0.5 (VOC, all-point), "
-        "COCO mAP@[.5:.95] and per-class AP.",
+        help="evaluate a model on the project's test group (confusion matrix, or mAP for a detector)",
+        description="Evaluate the final model of a training run, or a model file (TFLite float or int8, ONNX, "
+        "Keras), on the project's test group: a classifier's accuracy, confusion matrix (with a background column "
+        "for predictions whose top softmax is below --threshold) and per-class precision and recall; a detector's "
+        "mAP@0.5 (VOC, all-point), COCO mAP@[.5:.95] and per-class AP.",
     )
     p.add_argument("project", help="the .eiqp project")
-    add_flag(p, "run", default="last", help="the run to evaluate (a number, or last: the default)")
+    add_flag(p, "run", default=None, help="the run to evaluate (a number, or last: the default without --model)")
+    add_flag(p, "model", "-m", help="a model file to run instead of the run's Keras model (alone: its own metadata)")
+    add_flag(p, "threshold", type=float, default=0.0, help="softmax threshold in [0, 1] (default 0: none)")
+    add_flag(p, "cell", action="append", metavar="TRUE,PREDICTED", help="list the image ids of a confusion cell")
+    add_flag(p, "labels", help="labels.txt for a model file that carries none (evaluated without --run)")
+    add_flag(p, "normalization", choices=["signed", "unsigned"], help="a model file's input normalization")
+    add_flag(p, "trust-code", action="store_true", help="let a Keras file run the Python code it holds (Lambda)")
     add_flag(p, "batch", type=int, default=32, help="images per prediction (default 32)")
     add_flag(p, "json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=_evaluate)
