@@ -3,6 +3,7 @@
 `create_project` and `open_project` are the entry points; `Project` is the open file.
 """
 
+from .exports import ExportRecord
 from .health import check_health
 from .imagefile import BadImage, check_image
 from .records import ANY, Annotation, Box, Label, ProjectImage, normalize_group
@@ -16,6 +17,7 @@ __all__ = [
     "BadImage",
     "Box",
     "CheckpointRecord",
+    "ExportRecord",
     "Label",
     "Project",
     "ProjectImage",

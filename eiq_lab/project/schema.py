@@ -160,9 +160,33 @@ def _add_pipelines_and_runs(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+# Version 4: every model exported from a run: where it went, how (format, quantization), the file's size
+# and digest, and its parity check against the run's Keras model on project images (max abs difference,
+# top-1 agreement), so a file found later can be traced to the run and checked for drift.
+_V4 = """
+CREATE TABLE exports (
+    id         INTEGER PRIMARY KEY,
+    run_id     INTEGER REFERENCES runs (id) ON DELETE SET NULL,
+    format     TEXT    NOT NULL,
+    path       TEXT    NOT NULL,
+    settings   TEXT    NOT NULL DEFAULT '{}',
+    size       INTEGER NOT NULL,
+    sha256     TEXT    NOT NULL,
+    parity     TEXT,
+    created_at REAL    NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
+);
+CREATE INDEX exports_by_run ON exports (run_id, id);
+"""
+
+
+def _add_exports(conn: sqlite3.Connection) -> None:
+    for statement in _statements(_V4):
+        conn.execute(statement)
+
+
 #: MIGRATIONS[i] brings a project from version i to version i + 1. Later issues append here
-#: (exports, lineage); a migration never edits an earlier one.
-MIGRATIONS: list[Migration] = [_create_v1, _index_groups_by_id, _add_pipelines_and_runs]
+#: (lineage); a migration never edits an earlier one.
+MIGRATIONS: list[Migration] = [_create_v1, _index_groups_by_id, _add_pipelines_and_runs, _add_exports]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

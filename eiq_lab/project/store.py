@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InputError, NotFoundError, ProjectError
 from . import schema
+from .exports import Exports
 from .imagefile import CheckedImage, check_image
 from .labelling import Labelling
 from .pipelines import Pipelines
@@ -31,7 +32,7 @@ _IMAGE_COLUMNS = "id, width, height, format, sha256, source, grouping, annotated
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-class Project(Labelling, Pipelines, Runs):
+class Project(Labelling, Pipelines, Runs, Exports):
     """An open project file.
 
     Args:

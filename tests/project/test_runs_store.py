@@ -115,3 +115,18 @@ def test_full_image_labels_by_group_leave_boxes_out(project):
     assert project.full_image_labels("test") == [(d.id, [cat])]
     assert [i for i, _ in project.full_image_labels()] == [a.id, d.id]
     assert c.id not in dict(project.full_image_labels())
+
+
+def test_exports_are_listed_per_run_and_outlive_their_run(project, tmp_path):
+    first = project.create_run("classification", "tiny", {"epochs": 1}, ["a", "b"])
+    second = project.create_run("classification", "tiny", {"epochs": 1}, ["a", "b"])
+    project.add_export(first, "tflite", "/m/a.tflite", {"type": "float32"}, 10, "ab" * 32, {"images": 4})
+    project.add_export(second, "onnx", "/m/b.onnx", {"type": "int8"}, 20, "cd" * 32)
+    assert [e.path for e in project.exports()] == ["/m/a.tflite", "/m/b.onnx"]
+    [only] = project.exports(first)
+    assert (only.format, only.size, only.parity, only.settings) == ("tflite", 10, {"images": 4}, {"type": "float32"})
+    assert project.exports("last")[0].parity is None
+    with pytest.raises(NotFoundError):
+        project.exports(9)
+    project.delete_run(first)
+    assert [e.run for e in project.exports()] == [None, second]  # the file still exists; its record stays

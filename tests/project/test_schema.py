@@ -14,10 +14,10 @@ from eiq_lab.project import create_project, open_project, schema
 from .imaging import noise_image, snapshot
 
 
-def _add_exports(conn: sqlite3.Connection) -> None:
+def _add_future_table(conn: sqlite3.Connection) -> None:
     """A next step as a later issue would write it: a new table and an index."""
-    conn.execute("CREATE TABLE exports (id INTEGER PRIMARY KEY, settings TEXT NOT NULL)")
-    conn.execute("CREATE INDEX exports_by_settings ON exports (settings)")
+    conn.execute("CREATE TABLE future_things (id INTEGER PRIMARY KEY, settings TEXT NOT NULL)")
+    conn.execute("CREATE INDEX future_things_by_settings ON future_things (settings)")
 
 
 def _half_done_then_fail(conn: sqlite3.Connection) -> None:
@@ -49,15 +49,15 @@ def test_older_project_is_migrated_forward_and_keeps_its_data(current_project):
     try:
         before = schema.version_of(conn)
         assert before == len(schema.MIGRATIONS)
-        migrated_from = schema.migrate(conn, [*schema.MIGRATIONS, _add_exports], path=str(current_project))
+        migrated_from = schema.migrate(conn, [*schema.MIGRATIONS, _add_future_table], path=str(current_project))
         assert migrated_from == before
         assert schema.version_of(conn) == before + 1
-        assert "exports" in _tables(conn)
+        assert "future_things" in _tables(conn)
         assert conn.execute("PRAGMA application_id").fetchone()[0] == schema.APPLICATION_ID
         assert conn.execute("SELECT count(*) FROM images").fetchone()[0] == 1
         assert conn.execute("SELECT x, y, width, height FROM annotations").fetchall() == [(1.0, 2.0, 3.0, 4.0)]
         # running it again is a no-op
-        assert schema.migrate(conn, [*schema.MIGRATIONS, _add_exports]) == before + 1
+        assert schema.migrate(conn, [*schema.MIGRATIONS, _add_future_table]) == before + 1
     finally:
         conn.close()
 
@@ -66,7 +66,7 @@ def test_a_new_file_goes_through_every_step_at_once(tmp_path):
     path = tmp_path / "new.eiqp"
     conn = _connect(path)
     try:
-        assert schema.migrate(conn, [*schema.MIGRATIONS, _add_exports]) == 0
+        assert schema.migrate(conn, [*schema.MIGRATIONS, _add_future_table]) == 0
         assert schema.version_of(conn) == len(schema.MIGRATIONS) + 1
         assert {"images", "image_data", "labels", "annotations", "meta", "runs"} <= _tables(conn)
     finally:
@@ -78,10 +78,10 @@ def test_a_failing_step_leaves_the_file_at_its_old_version(current_project):
     conn = _connect(current_project)
     try:
         with pytest.raises(RuntimeError, match="migration step failed"):
-            schema.migrate(conn, [*schema.MIGRATIONS, _add_exports, _half_done_then_fail])
+            schema.migrate(conn, [*schema.MIGRATIONS, _add_future_table, _half_done_then_fail])
         # the earlier, successful step of the same migration is rolled back too
         assert schema.version_of(conn) == len(schema.MIGRATIONS)
-        assert "exports" not in _tables(conn)
+        assert "future_things" not in _tables(conn)
         assert "lineage" not in _tables(conn)
         assert not conn.in_transaction
     finally:
