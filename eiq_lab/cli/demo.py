@@ -1,8 +1,9 @@
 """`eiq demo [DIR]`: the end-to-end demo on data that ships with our dependencies (no network).
 
 Writes scikit-learn's digits as structured folders and a VOC tar of shapes, imports both, prints
-each project's info and health report, then trains a small MobileNet v2 on the digits and prints its
-test accuracy.
+each project's info and health report, trains a small MobileNet v2 on the digits, validates it (confusion
+matrix at a softmax threshold), exports it as an int8 TFLite model checked against Keras, evaluates that
+file, and compiles it for the i.MX 93's Ethos-U65 with Vela.
 """
 
 from __future__ import annotations
@@ -66,8 +67,40 @@ def _run(args: argparse.Namespace) -> int:
             _step(f"eiq project health {path}")
             print(format_health(project.health(progress=progress_for(args))))
     _train_digits(digits, args)
+    _validate_and_ship(digits, folder)
     print(f"\ndone: projects {digits} and {shapes_project}; try `eiq runs {digits}` or `eiq project info {digits}`")
     return 0
+
+
+def _validate_and_ship(digits: Path, folder: Path) -> None:
+    from ..convert import export_run
+    from ..evaluate import evaluate_run
+    from ..project import open_project
+    from .evaluate import _print_classification
+
+    _step(f"6. eiq evaluate {digits} --threshold 0.5")
+    with open_project(digits) as project:
+        report = evaluate_run(project, threshold=0.5)
+        _print_classification(report)
+        model = folder / "models" / "digits_int8.tflite"
+        _step(f"7. eiq export {digits} --format tflite --quantize --per-tensor -o {model}")
+        result = export_run(project, fmt="tflite", output=model, quantize=True, per_channel=False)
+        parity = result.parity
+        print(
+            f"wrote {model} ({model.stat().st_size:,} bytes): top-1 agreement with the float model "
+            f"{parity['top1_agreement']:.1%} on {parity['images']} test images"
+        )
+        _step(f"8. eiq evaluate {digits} --model {model}")
+        int8 = evaluate_run(project, model=model)
+    print(f"int8 test accuracy {int8.accuracy:.1%} (float {report.results.report(0.0).accuracy:.1%})")
+    from ..convert.vela import compile_for_ethos_u
+
+    _step(f"9. eiq vela {model} --config imx93")
+    vela = compile_for_ethos_u(model, folder / "models" / "vela", "imx93")
+    print(
+        f"compiled for {vela.accelerator}: {vela.inference_time_s * 1e3:.3f} ms per inference (Vela's estimate), "
+        f"{vela.npu_operators} operators on the NPU, {vela.cpu_operators} on the CPU -> {vela.model}"
+    )
 
 
 def _train_digits(digits: Path, args: argparse.Namespace) -> None:

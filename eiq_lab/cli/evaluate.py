@@ -63,9 +63,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..project import open_project
 
     run = args.run if args.run is not None else (None if args.model else "last")
+    if args.quantize and (args.model or run is None):
+        raise InputError("--quantize evaluates a run's model quantized on the fly; a --model file is run as it is")
     with open_project(args.project) as project:
+        executor = None
+        if args.quantize:
+            from ..convert import quantized_executor
+
+            executor = quantized_executor(
+                project, run, per_channel=not args.per_tensor, input_type=args.input_type,
+                output_type=args.output_type, num_samples=args.num_samples,
+            )  # fmt: skip
         report = evaluate_run(
-            project, run, model=args.model, threshold=args.threshold, labels=_labels(args.labels),
+            project, run, model=args.model, executor=executor, threshold=args.threshold, labels=_labels(args.labels),
             normalization=args.normalization, batch_size=args.batch, trust_code=args.trust_code,
         )  # fmt: skip
     detection = hasattr(report, "map50")
@@ -101,6 +111,11 @@ def register(subparsers: Any) -> None:
     add_flag(p, "cell", action="append", metavar="TRUE,PREDICTED", help="list the image ids of a confusion cell")
     add_flag(p, "labels", help="labels.txt for a model file that carries none (evaluated without --run)")
     add_flag(p, "normalization", choices=["signed", "unsigned"], help="a model file's input normalization")
+    add_flag(p, "quantize", action="store_true", help="evaluate the run's model post-training quantized to int8")
+    add_flag(p, "per-tensor", action="store_true", help="with --quantize: one scale per weight tensor")
+    add_flag(p, "input-type", default="float32", help="with --quantize: input type float32 (default), int8, uint8")
+    add_flag(p, "output-type", default="float32", help="with --quantize: output type float32 (default), int8, uint8")
+    add_flag(p, "num-samples", type=int, default=100, help="with --quantize: calibration images (default 100)")
     add_flag(p, "trust-code", action="store_true", help="let a Keras file run the Python code it holds (Lambda)")
     add_flag(p, "batch", type=int, default=32, help="images per prediction (default 32)")
     add_flag(p, "json", action="store_true", help="print the report as JSON")

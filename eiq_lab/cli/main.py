@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import augment, demo, evaluate, export, imports, models, project, train
+from . import augment, converter, demo, evaluate, export, imports, models, project, quantize, train, vela
 from .output import EXIT_USAGE, run_command
 
 
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.register(subparsers)
     demo.register(subparsers)
     models.register(subparsers)
+    quantize.register(subparsers)
+    vela.register(subparsers)
+    converter.register(subparsers)
     return parser
 
 

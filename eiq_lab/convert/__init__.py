@@ -1,5 +1,6 @@
-"""Converting and exporting models: TFLite (float32, int8), ONNX, Keras; labels and anchors with them."""
+"""Converting and exporting models: a run's exports (TFLite, ONNX, Keras, SavedModel; float or int8), the
+converter and its plugins, quantization and calibration, Vela for Ethos-U."""
 
-from .export import FORMATS, ExportResult, export_run
+from .export import FORMATS, ExportResult, export_run, quantized_executor
 
-__all__ = ["FORMATS", "ExportResult", "export_run"]
+__all__ = ["FORMATS", "ExportResult", "export_run", "quantized_executor"]

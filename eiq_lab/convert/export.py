@@ -156,6 +156,39 @@ def export_run(
     return ExportResult(path, beside, metadata, checked, entry)
 
 
+def quantized_executor(
+    project: Any,
+    run: int | str = "last",
+    *,
+    per_channel: bool = True,
+    input_type: str = "float32",
+    output_type: str = "float32",
+    num_samples: int = DEFAULT_SAMPLES,
+) -> Any:
+    """The run's model post-training quantized to int8 TFLite in memory, as a LiteRT executor: what the
+    guide's validation toggle evaluates (`evaluate_run(project, run, executor=...)`) before anything is exported.
+
+    Raises:
+        InputError: a bad input/output type, or a run without a model or train images.
+    """
+    from ..evaluate.executors import LiteRTExecutor
+    from ..evaluate.runs import run_input
+    from ..models import registry
+    from ..train import TrainingSettings, load_run_model
+    from .tflite import to_tflite
+
+    record = project.run(run)
+    settings = TrainingSettings.from_json(record.settings)
+    plugin = registry().get(settings.model, task=settings.task)
+    inputs = run_input(project, settings, plugin, list(record.labels))
+    data = to_tflite(
+        load_run_model(project, record.id), quantize=True, samples=lambda: inputs.preprocessed("train", num_samples),
+        per_channel=per_channel, input_type=input_type, output_type=output_type,
+    )  # fmt: skip
+    kind = "per-channel" if per_channel else "per-tensor"
+    return LiteRTExecutor(data, f"run {record.id} (int8 {kind}, {input_type} in, {output_type} out)")
+
+
 def _target(project: Any, run: int, fmt: str, output: str | os.PathLike | None) -> Path:
     path = Path(output) if output is not None else project.path.with_name(f"{project.path.stem}_run{run}")
     if fmt != "savedmodel" and (output is None or path.suffix == ""):

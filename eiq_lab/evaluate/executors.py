@@ -242,11 +242,22 @@ def load_keras(path: str | os.PathLike, *, trust_code: bool = False) -> Any:
         if "arbitrary code execution" in str(exc):
             raise InputError(
                 f"{path.name} holds a Lambda layer with Python code; loading it would run that code. If you "
-                "trust the file, allow it (trust_code=True; eiq: --trust-code)"
+                "trust the file, allow it (trust_code=True; on the command line --trust-code)"
             ) from None
-        raise InputError(f"{path.name} cannot be loaded as a Keras 2 model: {exc}") from None
-    except (OSError, TypeError, KeyError) as exc:
-        raise InputError(f"{path.name} cannot be loaded as a Keras 2 model: {exc}") from None
+        raise InputError(f"{path.name} cannot be loaded as a Keras 2 model: {_first_line(exc)}{_hint(path)}") from None
+    except Exception as exc:  # h5py, JSON and Keras errors alike: the file is not a usable model
+        raise InputError(f"{path.name} cannot be loaded as a Keras 2 model: {_first_line(exc)}{_hint(path)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:400] if text else type(exc).__name__
+
+
+def _hint(path: Path) -> str:
+    if path.suffix.lower() == ".keras":
+        return " (a Keras 3 .keras file cannot be loaded by Keras 2: convert it with eiq-converter first)"
+    return ""
 
 
 def open_model(

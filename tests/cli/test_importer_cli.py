@@ -137,6 +137,11 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     with open_project(tmp_path / "demo" / "digits.eiqp") as p:
         assert p.count_images(group="train") == 1434
         assert p.run(1).state == "finished" and p.run(1).settings["model"] == "mobilenet_v2"
+        [export] = p.exports()
+    # validated at a threshold, exported as int8 (checked against Keras), evaluated as a file, compiled for Ethos-U
+    assert "below the softmax threshold 0.5" in out and "int8 test accuracy" in out
+    assert export.settings["type"] == "int8" and export.parity["images"] > 0
+    assert "compiled for ethos-u65-256" in out.lower() and (tmp_path / "demo" / "models" / "vela").is_dir()
     code, out, _ = call(capsys, eiq, "demo", tmp_path / "demo", "--shapes", "20", "--epochs", "1", "-q")
     assert code == 0  # running it again replaces its own folder
     (tmp_path / "other").mkdir()

@@ -137,3 +137,20 @@ def test_keras_files_with_python_code_are_refused_unless_trusted(trained_digits,
         assert not marker.exists()
         report = evaluate_run(project, model=tmp_path / "lambda.h5", trust_code=True)
     assert marker.exists() and report.confusion.sum() == 30
+
+
+def test_the_validation_toggle_evaluates_the_run_quantized(trained_digits, tmp_path, capsys):
+    from eiq_lab.convert import quantized_executor
+
+    with open_project(trained_digits) as project:
+        float_report = evaluate_run(project)
+        executor = quantized_executor(project, per_channel=False, input_type="int8", num_samples=30)
+        int8_report = evaluate_run(project, executor=executor)
+    # the int8 model runs with int8 input (quantized here by the executor) and keeps the float decisions
+    assert executor.kind == "tflite" and "per-tensor" in executor.name
+    agree = np.mean(int8_report.scores.argmax(1) == float_report.scores.argmax(1))
+    assert agree >= 0.9 and not np.allclose(int8_report.scores, float_report.scores, atol=1e-6)
+    assert main(["evaluate", str(trained_digits), "--quantize", "--per-tensor", "--num-samples", "30", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 30
+    assert main(["evaluate", str(trained_digits), "--quantize", "--model", "m.tflite"]) == 1
+    assert "run as it is" in capsys.readouterr().err
