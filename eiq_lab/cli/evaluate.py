@@ -110,7 +110,7 @@ def register(subparsers: Any) -> None:
     add_flag(p, "threshold", type=float, default=0.0, help="softmax threshold in [0, 1] (default 0: none)")
     add_flag(p, "cell", action="append", metavar="TRUE,PREDICTED", help="list the image ids of a confusion cell")
     add_flag(p, "labels", help="labels.txt for a model file that carries none (evaluated without --run)")
-    add_flag(p, "normalization", choices=["signed", "unsigned"], help="a model file's input normalization")
+    add_flag(p, "normalization", choices=["signed", "unsigned", "none"], help="a model file's input scaling")
     add_flag(p, "quantize", action="store_true", help="evaluate the run's model post-training quantized to int8")
     add_flag(p, "per-tensor", action="store_true", help="with --quantize: one scale per weight tensor")
     add_flag(p, "input-type", default="float32", help="with --quantize: input type float32 (default), int8, uint8")

@@ -179,6 +179,7 @@ def quantization_report(
             bad argument.
     """
     from ..evaluate.executors import LiteRTExecutor, load_keras
+    from ..models.interfaces import NORMALIZATIONS
     from ..project import open_project
     from ..train.data import InputPipeline
     from ..train.samples import class_samples
@@ -202,7 +203,7 @@ def quantization_report(
     )  # fmt: skip
     classes = _classes(project, model, classes)
     inputs = InputPipeline(
-        project, class_samples(project, classes), shape, 32, lambda image: normalize_tf(image, normalization)
+        project, class_samples(project, classes), shape, 32, NORMALIZATIONS[normalization][0]
     )  # fmt: skip
     if not inputs.samples.test_count:
         raise InputError(f"the test group of {project.path.name} holds no image of the classes {classes}")
@@ -255,17 +256,6 @@ def quantization_report(
         classes, len(ids), per_channel, accuracy["float"], accuracy["int8"], accuracy["selective"], per_class,
         layers, kept, len(int8), len(selective), calibration.description, int8, selective,
     )  # fmt: skip
-
-
-def normalize_tf(image: Any, normalization: str) -> Any:
-    """`calibration.normalize` on a uint8 tensor inside tf.data (the test images' preprocessing)."""
-    tf = framework.tf()
-    x = tf.cast(image, tf.float32)
-    if normalization == "signed":
-        return x / 127.5 - 1.0
-    if normalization == "unsigned":
-        return x / 255.0
-    return x
 
 
 def format_report(report: QuantizationReport, worst: int = 8) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import framework
 from ..errors import EiqError, InputError
+from .files import write_atomic
 
 #: Calibration samples taken unless told otherwise.
 DEFAULT_NUM_SAMPLES = 100
@@ -91,19 +92,6 @@ def _image_shape(dims: list[int | None], where: str) -> tuple[int, int, int]:
     if len(dims) == 4 and dims[1] in (1, 3) and dims[2] and dims[3]:
         return dims[2], dims[3], dims[1]
     raise InputError(f"{where} has input shape {dims}: calibration needs one image input (N, H, W, C) of known size")
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write through a temporary file and a rename: nothing half-written is left at `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def quantize_model(
@@ -223,7 +211,7 @@ def quantize_model(
                 output_type=output_type, converter=converter,
             )  # fmt: skip
     seconds = time.perf_counter() - started
-    _write(dst, result)
+    write_atomic(dst, result)
     return QuantizeResult(
         dst, kind, out[1:], per_channel, input_type, output_type, normalization, described, weight_scales(result),
         seconds, len(result), notes, equalized, corrected,

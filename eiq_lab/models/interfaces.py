@@ -44,10 +44,19 @@ def unsigned_normalization(image: Any) -> Any:
     return tf.cast(image, tf.float32) / 255.0
 
 
+def no_normalization(image: Any) -> Any:
+    """A uint8 HWC tensor as float32 pixels 0..255 (a model that scales its input itself)."""
+    from .. import framework
+
+    tf = framework.tf()
+    return tf.cast(image, tf.float32)
+
+
 #: normalization name (the converter's `quant_normalization`) -> (preprocess function, formula)
 NORMALIZATIONS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "signed": (signed_normalization, "x/127.5-1"),
     "unsigned": (unsigned_normalization, "x/255"),
+    "none": (no_normalization, "x"),
 }
 
 

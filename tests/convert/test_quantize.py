@@ -285,7 +285,7 @@ def test_what_cannot_be_quantized_is_refused_with_the_reason(trained, tmp_path):
     _project, h5, _, _, _ = trained
     text = tmp_path / "notes.h5"
     text.write_text("not a model")
-    with pytest.raises(InputError, match="notes.h5 is not a model: it holds text"):
+    with pytest.raises(InputError, match=r"notes\.h5 is not a model: it holds text"):
         quantize_model(text, tmp_path / "x.tflite", samples=4)
     int8 = quantize_model(h5, tmp_path / "int8.tflite", samples=4)
     with pytest.raises(InputError, match="already quantized"):

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
+from ..files import write_atomic as write
 from ..params import Params
-from .tensorflow import COMMON, ONNX, QUANTIZATION, QuantOptions, finish_onnx, run, types, write
+from .tensorflow import COMMON, ONNX, QUANTIZATION, QuantOptions, finish_onnx, run, types
 
 INPUTS = [{"ext": "onnx", "name": "ONNX"}]
 OUTPUTS = [{"ext": "onnx", "name": "ONNX"}]

@@ -88,8 +88,9 @@ def _nhwc_inputs(proto: Any) -> list[str]:
 
 def _convert(src: Path, dst: Path, p: Params) -> str:
     from .. import onnx as onnx_tools
+    from ..files import write_atomic as write
     from ..outofprocess import call
-    from .tensorflow import QuantOptions, metadata_entries, write
+    from .tensorflow import QuantOptions, metadata_entries
 
     env = environments.environment(NAME)
     if not env.ready:

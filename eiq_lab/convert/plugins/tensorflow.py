@@ -20,7 +20,6 @@ and the `onnx2tf` plugin's (ONNX -> TFLite); RTM outputs the `rtm` plugin's.
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import EiqError, InputError
+from ..files import write_atomic as write
 from ..params import Params
 
 INPUTS = [
@@ -339,19 +339,6 @@ def metadata_entries(p: Params) -> dict[str, bytes]:
             raise InputError(f"metadata must be KEY=VALUE; received {item!r}")
         entries[key.strip()] = value.encode()
     return entries
-
-
-def write(dst: Path, data: bytes) -> None:
-    """Write `data` to `dst` through a temporary file and a rename: never a half-written model."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, dst)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def tflite_is_quantized(data: bytes) -> bool:
