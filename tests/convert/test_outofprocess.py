@@ -150,3 +150,52 @@ def test_onnx_to_tflite_through_a_real_onnx2tf_environment(eiq_home, tmp_path, c
 
     assert main(["--setup", "onnx2tf", "--remove"]) == 0
     assert registry.get("onnx2tf").status == "needs setup"
+
+
+def _tiny_int8_tflite(path):
+    """A small int8 TFLite CNN with non-zero biases (the vendor's reader trips on biases TFLite drops)."""
+    from eiq_lab import framework
+    from eiq_lab.convert.tflite import to_tflite
+
+    keras = framework.keras()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3), batch_size=1, name="image")
+    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if len(weights) == 2:
+            layer.set_weights([weights[0], np.linspace(-0.1, 0.1, weights[1].size, dtype=np.float32)])
+    rng = np.random.default_rng(0)
+    samples = [rng.uniform(-1, 1, (32, 32, 3)).astype(np.float32) for _ in range(8)]
+    path.write_bytes(to_tflite(model, quantize=True, samples=lambda: samples, input_type="int8", output_type="int8"))
+    return path
+
+
+def test_int8_tflite_to_rtm_with_the_vendors_converter(eiq_home, tmp_path, capsys):  # noqa: F811
+    """The RTM cell. Installing the vendor's converter accepts its trial EULA, which only a person may do: CI
+    does it deliberately (.ci/run sets EIQ_ACCEPT_RTM_LICENSE=1, for evaluation on a machine the project
+    controls). Without that, the cell must refuse and name the setup step."""
+    import os
+
+    model = _tiny_int8_tflite(tmp_path / "m_int8.tflite")
+    out = tmp_path / "m.rtm"
+    if os.environ.get("EIQ_ACCEPT_RTM_LICENSE") != "1":
+        assert main([str(model), str(out)]) == 1
+        assert "--setup rtm" in capsys.readouterr().err and not out.exists()
+        return
+    assert main(["--setup", "rtm", "--accept-license"]) == 0
+    assert registry.get("rtm").status == "ready"
+    labels = tmp_path / "labels.txt"
+    labels.write_text("alpha\nbravo\ncharlie\ndelta\n")
+    anchors = tmp_path / "anchor_boxes.npy"
+    np.save(anchors, np.full((3, 4), 0.25, np.float32))
+    capsys.readouterr()
+    assert main(["--labels", str(labels), "--anchors", str(anchors), "--name", "tiny", str(model), str(out)]) == 0
+    data = out.read_bytes()
+    assert len(data) > 1000 and b"bravo" in data and b"delta" in data and b"ssd_anchor_boxes" in data
+    # RTM conversion never quantizes: asking for it on an int8 model is refused with the reason
+    assert main(["--quantize", "--samples", "4", str(model), str(tmp_path / "q.rtm")]) == 1
+    assert "already int8" in capsys.readouterr().err
+    assert main(["--setup", "rtm", "--remove"]) == 0
