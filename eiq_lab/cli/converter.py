@@ -61,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fmt = parser.add_argument_group("formats")
     _flag(fmt, "tflite_converter", choices=["mlir", "toco"], help="the TFLite converter (mlir, the default)")
     _flag(fmt, "onnx_opset", type=int, metavar="N", help="the ONNX opset to write (default 13)")
+    _flag(fmt, "vela_config", metavar="PRESET|INI", help="compile the int8 TFLite output for Ethos-U (imx93, ...)")
     _flag(fmt, "anchors", metavar="FILE.npy", help="RTM: SSD anchor boxes stored as constant ssd_anchor_boxes")
     _flag(fmt, "constant", metavar="NAME=FILE.npy", action="append", help="RTM: a constant to store (repeatable)")
     _flag(fmt, "plugin", metavar="NAME", help="the plugin to convert with (when several convert the pair)")
@@ -89,7 +90,7 @@ def params_of(args: argparse.Namespace) -> dict[str, Any]:
     """The converter parameters (../shared/INTERFACES.md) the options give; options not given are left out."""
     keys = ("labels", "input_shape", "input_names", "output_names", "name", "metadata", "quantize_format",
             "input_type", "output_type", "quant_normalization", "samples", "tflite_converter", "onnx_opset",
-            "anchors", "constant")  # fmt: skip
+            "vela_config", "anchors", "constant")  # fmt: skip
     params: dict[str, Any] = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     params.update(quantize=args.quantize, quant_channel=not args.quant_tensor, crop=args.crop)
     params["num_samples"] = args.num_samples

@@ -236,3 +236,28 @@ def test_cli_prints_the_table_or_json_and_fails_with_one_line(models, tmp_path, 
     assert main(["vela", str(models["int8"]), "--config", "imx95"]) == 1
     assert "unknown Vela config 'imx95'" in capsys.readouterr().err
     assert not (tmp_path / "float").exists()
+
+
+def test_the_converter_writes_the_guides_tflite_vela_output(models, tmp_path, capsys):
+    from eiq_lab import framework
+    from eiq_lab.cli.converter import main as converter
+
+    # an int8 TFLite model compiled as it is (the Model Tool's "TF Lite Vela" output)
+    out = tmp_path / "cnn_vela.tflite"
+    assert converter(["--vela_config", "imx93", str(models["int8"]), str(out)]) == 0
+    assert _operator_codes(out) == ["ethos-u"]
+    # a Keras source quantized and compiled in one conversion
+    keras = framework.keras()
+    keras.utils.set_random_seed(0)
+    h5 = tmp_path / "cnn.h5"
+    _cnn(keras).save(h5)
+    both = tmp_path / "cnn_u55_vela.tflite"
+    args = ["--quantize", "--samples", "8", "--normalization", "signed", "-vela-config", "ethos-u55-256"]
+    assert converter([*args, str(h5), str(both)]) == 0
+    assert "ethos-u" in _operator_codes(both)
+    capsys.readouterr()
+    # a float model cannot run on the NPU, and an ONNX output cannot be compiled: refused, nothing written
+    assert converter(["--vela_config", "imx93", str(models["float"]), str(tmp_path / "f.tflite")]) == 1
+    assert "quantize" in capsys.readouterr().err and not (tmp_path / "f.tflite").exists()
+    assert converter(["--vela_config", "imx93", str(h5), str(tmp_path / "m.onnx")]) == 1
+    assert "compiles a TFLite output" in capsys.readouterr().err

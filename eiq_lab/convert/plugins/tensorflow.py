@@ -72,7 +72,16 @@ QUANTIZATION = {
     "num_samples": _p("int", 10, "quantization", "number of calibration samples"),
     "crop": _p("bool", False, "quantization", "calibrate on the project's box crops"),
 }
-TFLITE = {"tflite_converter": _p("string", "mlir", "tflite", "the TFLite converter", ["mlir", "toco"], public=False)}
+TFLITE = {
+    "tflite_converter": _p("string", "mlir", "tflite", "the TFLite converter", ["mlir", "toco"], public=False),
+    "vela_config": _p(
+        "string",
+        "",
+        "tflite",
+        "compile the int8 TFLite output for Ethos-U with Vela: a preset (imx93, "
+        "ethos-u55-256, ...) or a Vela .ini (the guide's 'TF Lite Vela' output)",
+    ),
+}
 ONNX = {"onnx_opset": _p("int", 13, "onnx", "the ONNX opset to write", list(range(11, 21)))}
 
 
@@ -143,6 +152,13 @@ def types(src: Path, dst: Path, p: Params) -> tuple[str, str]:
 def _convert(src: Path, dst: Path, p: Params) -> str:
     src_type, dst_type = types(src, dst, p)
     quantize = p.bool("quantize")
+    vela = p.str("vela_config")
+    if vela and dst_type != "tflite":
+        raise InputError(f"vela_config compiles a TFLite output for Ethos-U; {dst.name} is {dst_type}")
+    if vela and src_type == "tflite" and not quantize:  # the guide's 'TF Lite Vela' output of a TFLite model
+        data = _vela(src.read_bytes(), vela)
+        write(dst, data)
+        return f"compiled {src.name} for Ethos-U ({vela}) to {dst} ({len(data):,} bytes)"
     quantized_source = src_type == "tflite" and tflite_is_quantized(src.read_bytes())
     reason = refusal(src_type, dst_type, quantized_source=quantized_source, quantize=quantize)
     if reason:
@@ -179,9 +195,20 @@ def _convert(src: Path, dst: Path, p: Params) -> str:
                 proto = onnx_tools.graph_to_onnx(graph, p.int("onnx_opset", onnx_tools.OPSET))
                 data, shapes = finish_onnx(proto, Params({**p.to_dict(), "input_names": None, "output_names": None}),
                                            src.name, options, default_name=graph.name)  # fmt: skip
+    if vela:
+        data = _vela(data, vela)
     write(dst, data)
     kind = "float32" if options is None else f"int8 ({'per-channel' if options.per_channel else 'per-tensor'})"
+    kind += f", compiled for Ethos-U ({vela})" if vela else ""
     return f"converted {src.name} ({src_type}) to {dst} ({dst_type}, {kind}, {len(data):,} bytes); {shapes}"
+
+
+def _vela(data: bytes, config: str) -> bytes:
+    """An int8 TFLite model compiled with Vela for `config` (a float model is refused with the reason)."""
+    from ..vela import compile_for_ethos_u
+
+    with tempfile.TemporaryDirectory(prefix="eiq_vela_") as work:
+        return compile_for_ethos_u(data, Path(work) / "out", config).model.read_bytes()
 
 
 class QuantOptions:
