@@ -62,9 +62,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     from ..evaluate import evaluate_run
     from ..project import open_project
 
-    run = args.run if args.run is not None else (None if args.model else "last")
-    if args.quantize and (args.model or run is None):
+    run = args.run if args.run is not None else (None if args.model or args.uri else "last")
+    if args.quantize and (args.model or args.uri or run is None):
         raise InputError("--quantize evaluates a run's model quantized on the fly; a --model file is run as it is")
+    model = args.model
+    if args.uri:  # the model runs on a ModelRunner: uploaded there if --model names it, else the one it holds
+        from ..runner.remote import RemoteExecutor
+        from ..runner.targets import resolve_uri
+
+        model = RemoteExecutor(resolve_uri(args.uri), args.model)
     with open_project(args.project) as project:
         executor = None
         if args.quantize:
@@ -75,7 +81,7 @@ def _evaluate(args: argparse.Namespace) -> int:
                 output_type=args.output_type, num_samples=args.num_samples,
             )  # fmt: skip
         report = evaluate_run(
-            project, run, model=args.model, executor=executor, threshold=args.threshold, labels=_labels(args.labels),
+            project, run, model=model, executor=executor, threshold=args.threshold, labels=_labels(args.labels),
             normalization=args.normalization, batch_size=args.batch, trust_code=args.trust_code,
         )  # fmt: skip
     detection = hasattr(report, "map50")
@@ -107,6 +113,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("project", help="the .eiqp project")
     add_flag(p, "run", default=None, help="the run to evaluate (a number, or last: the default without --model)")
     add_flag(p, "model", "-m", help="a model file to run instead of the run's Keras model (alone: its own metadata)")
+    add_flag(p, "uri", help="run on a ModelRunner (HOST:PORT or a saved target): --model uploaded, else the one it has")
     add_flag(p, "threshold", type=float, default=0.0, help="softmax threshold in [0, 1] (default 0: none)")
     add_flag(p, "cell", action="append", metavar="TRUE,PREDICTED", help="list the image ids of a confusion cell")
     add_flag(p, "labels", help="labels.txt for a model file that carries none (evaluated without --run)")

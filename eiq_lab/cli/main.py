@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from .. import __version__
 from . import augment, converter, demo, evaluate, export, imports, models, project, quantize, train, vela
+from . import profile as profile_cli
+from . import targets as targets_cli
 from .output import EXIT_USAGE, run_command
 
 
@@ -34,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.register(subparsers)
     vela.register(subparsers)
     converter.register(subparsers)
+    targets_cli.register(subparsers)
+    profile_cli.register(subparsers)
     return parser
 
 

@@ -59,7 +59,7 @@ class Executor:
         return {"name": self.name, "kind": self.kind, "input_shape": list(self.input_shape)}
 
 
-def _hwc(shape: Any, what: str) -> tuple[int, int, int]:
+def image_shape(shape: Any, what: str) -> tuple[int, int, int]:
     dims = [int(d) if d not in (None, -1) and not isinstance(d, str) else 0 for d in list(shape)[1:]]
     if len(dims) != 3 or 0 in dims:
         raise InputError(f"{what} must take one image batch [N, H, W, C]; its input is {list(shape)}")
@@ -74,7 +74,7 @@ class KerasExecutor(Executor):
     def __init__(self, model: Any, name: str | None = None, metadata: dict[str, Any] | None = None):
         self.model = model
         self.name = name or model.name
-        self.input_shape = _hwc(model.input_shape, f"model {self.name}")
+        self.input_shape = image_shape(model.input_shape, f"model {self.name}")
         self.metadata = dict(metadata or {})
 
     def outputs(self, batch: np.ndarray) -> list[np.ndarray]:
@@ -103,7 +103,7 @@ class LiteRTExecutor(Executor):
             raise InputError(f"{name} has {len(inputs)} inputs; evaluation feeds models with one image input")
         self._input = inputs[0]
         self._outputs = self.interpreter.get_output_details()
-        self.input_shape = _hwc(self._input["shape"], name)
+        self.input_shape = image_shape(self._input["shape"], name)
         self._batched = int(self._input["shape_signature"][0]) == -1
         self.metadata = tflite_metadata(data)
 
@@ -165,7 +165,7 @@ class OnnxExecutor(Executor):
         # channels first when the second dimension is a channel count and the last is not (PyTorch exports)
         self._nchw = len(shape) == 4 and shape[1] in (1, 3) and shape[3] not in (1, 3)
         hwc = [shape[0], shape[2], shape[3], shape[1]] if self._nchw else shape
-        self.input_shape = _hwc(hwc, name)
+        self.input_shape = image_shape(hwc, name)
         self._batched = not isinstance(shape[0], int) or shape[0] != 1
         self._dtype = _ONNX_TYPES.get(self._input.type)
         if self._dtype is None:
@@ -185,9 +185,9 @@ class OnnxExecutor(Executor):
 
 
 def tflite_metadata(data: bytes) -> dict[str, Any]:
-    """The ``eiq_metadata`` JSON of a TFLite file, with its ``labels`` entry (empty when it has neither)."""
-    framework.tf()  # the flatbuffer schema module ships with TensorFlow
-    from tensorflow.lite.python import schema_py_generated as schema
+    """The ``eiq_metadata`` JSON of a TFLite file, with its ``labels`` entry (empty when it has neither); read
+    with LiteRT's own flatbuffer schema, so no TensorFlow import."""
+    from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAs(bytearray(data), 0)
     entries = {}

@@ -1,0 +1,547 @@
+"""The ModelRunner server: the eIQ REST protocol v1 (INTERFACES.md) over aiohttp, serving one loaded engine to
+many clients at once (inference in worker threads, one lock per engine), with size caps and an optional token.
+
+`create_app(...)` builds the application; `BackgroundServer` runs one on a loopback port in a thread (tests,
+notebooks); the `eiq-runner` command serves one in the foreground.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
+
+from ..errors import InputError
+from .engines import IMGPROC, Engine, decode_image, image_input, numpy_dtype, open_engine
+
+log = logging.getLogger("eiq_lab.runner")
+
+DEFAULT_PORT = 10818
+MAX_OUTPUTS = 4
+MAX_RUNS = 10_000
+MIB = 1 << 20
+#: Runs expected to take less than this (ns) run on the event loop: a worker thread would cost more than it saves.
+INLINE_NS = 500_000
+#: The media types of the three responses.
+JSON, TEXT, TENSOR = "application/json", "text/plain", "application/vnd.deepview.tensor"
+IMAGE_TYPES = ("image/*", "image/jpg", "image/jpeg", "image/png")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the runner accepts (reported in ``model_limits``).
+
+    Attributes:
+        block_size: bytes per upload block (``PUT /v1``).
+        max_model_size: bytes a model upload may total.
+        max_input_size: bytes a run request's body may hold (image or tensors).
+        max_layers: layers ``GET /v1/model`` describes at most.
+    """
+
+    block_size: int = MIB
+    max_model_size: int = 256 * MIB
+    max_input_size: int = 64 * MIB
+    max_layers: int = 100_000
+
+
+class Problem(Exception):
+    """A request the runner refuses: HTTP status and a message saying what to send instead."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Slot:
+    """The loaded engine and what belongs to it: its lock, the last inputs, the last timings."""
+
+    engine: Engine
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    inputs: dict[str, np.ndarray] | None = None
+    timing: int = 0
+    wall: int = 0  # the last run's time on this host (the vela engine's `timing` is the NPU's estimate)
+    timings: dict[str, int] = field(default_factory=lambda: {"decode": 0, "input": 0, "output": 0})
+    ran: bool = False
+    layers: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class Upload:
+    """A block upload in progress."""
+
+    count: int
+    blocks: list[bytes] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(len(b) for b in self.blocks)
+
+
+class Runner:
+    """The server's state: the engine choice, the loaded model (a `Slot`), an upload in progress."""
+
+    def __init__(self, engine: str | None, compute: str | None, profile: bool, limits: Limits):
+        self.engine_name, self.compute, self.profile, self.limits = engine, compute, profile, limits
+        self.slot: Slot | None = None
+        self.upload: Upload | None = None
+
+    def load(self, model: Any, name: str | None = None) -> Engine:
+        """Open a model (path or bytes) in the configured engine (blocking)."""
+        engine = open_engine(model, self.engine_name, self.compute, name=name)
+        engine.set_profiling(self.profile)
+        return engine
+
+    def install(self, engine: Engine) -> None:
+        self.slot = Slot(engine)
+
+    def loaded(self) -> Slot:
+        if self.slot is None:
+            raise Problem(400, "no model is loaded; upload one with PUT /v1 (block_count, then block_content parts)")
+        return self.slot
+
+
+#: The application's `Runner` (state), for the command that serves it.
+RUNNER = web.AppKey("runner", Runner)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def create_app(
+    model: Any = None,
+    *,
+    engine: str | None = None,
+    compute: str | None = None,
+    profile: bool = False,
+    token: str | None = None,
+    limits: Limits = Limits(),
+) -> web.Application:
+    """The runner as an aiohttp application.
+
+    Args:
+        model: a model file path or bytes to load now (None: wait for an upload).
+        engine: ``tflite``, ``onnx`` or ``vela`` (None: by each model file).
+        compute: the engine's compute options (``threads=2,xnnpack=off``, ``providers=...``, a Vela config).
+        profile: fill per-layer timings (the guide's ``-d prof``).
+        token: require ``Authorization: Bearer <token>`` on every request.
+        limits: the size caps.
+
+    Raises:
+        InputError: the start-up model cannot be loaded, or the engine/compute is not available here.
+    """
+    runner = Runner(engine, compute, profile, limits)
+    if model is not None:
+        runner.install(runner.load(model))
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        if token is not None:
+            sent = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                return _error(401, "this runner needs a token: send Authorization: Bearer <token>",
+                              {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        try:
+            return await handler(request)
+        except Problem as exc:
+            return _error(exc.status, str(exc))
+        except InputError as exc:
+            return _error(400, str(exc))
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"the request is larger than this runner accepts ({limits.max_input_size} bytes)")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return _error(exc.status, f"{exc.reason}: {request.method} {request.path} (the runner serves /v1)")
+        except Exception as exc:  # an engine failure: the server keeps serving
+            log.exception("request %s %s failed", request.method, request.path_qs)
+            return _error(500, f"the engine failed: {type(exc).__name__}: {exc}")
+
+    client_max = max(limits.max_input_size, limits.block_size + 64 * 1024)
+    app = web.Application(middlewares=[guard], client_max_size=client_max)
+    app[RUNNER] = runner
+    handlers = Handlers(runner)
+    for path in ("/", "/v1", "/v1/"):
+        app.router.add_get(path, handlers.info)
+        app.router.add_put(path, handlers.put)
+        app.router.add_post(path, handlers.post)
+    app.router.add_get("/v1/model", handlers.model)
+    return app
+
+
+class Handlers:
+    """The protocol's requests."""
+
+    def __init__(self, runner: Runner):
+        self.runner = runner
+        self.limits = runner.limits
+
+    async def info(self, request: web.Request) -> web.Response:
+        """``GET /v1``: engine, version, limits, the model's labels."""
+        slot = self.runner.slot
+        engine = slot.engine if slot else None
+        return web.json_response({
+            "engine": engine.name if engine else (self.runner.engine_name or "tflite"),
+            "version": engine.version if engine else "",
+            "model_limits": asdict(self.limits),
+            "model": {"labels": list(engine.labels) if engine else [], "name": engine.model_name if engine else None},
+        })  # fmt: skip
+
+    async def model(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v1/model``: the model's description (JSON), or its bytes with ``Accept: application/octet-stream``."""
+        slot = self.runner.slot
+        if slot is None:
+            raise Problem(404, "no model is loaded; upload one with PUT /v1")
+        engine = slot.engine
+        if "application/octet-stream" in request.headers.get("Accept", ""):
+            return web.Response(body=engine.model_bytes, content_type="application/octet-stream")
+        loop = asyncio.get_running_loop()
+        async with slot.lock:
+            if slot.layers is None:
+                slot.layers = await loop.run_in_executor(None, engine.layers)
+            timings = await loop.run_in_executor(None, engine.layer_timings) if slot.ran else {}
+        layers = []
+        for layer in slot.layers[: self.limits.max_layers]:
+            layer = {**layer, "tensor": dict(layer["tensor"])}
+            ns = timings.get(layer["name"], timings.get(layer.get("output", ""))) if timings else None
+            if ns is not None and layer["type"] not in ("input", "constant"):
+                layer["tensor"]["timing"] = int(ns)
+                layer["avg_timing"] = int(ns)
+            layers.append(layer)
+        return web.json_response({
+            "model_name": engine.model_name, "engine": engine.name, "inputs": engine.inputs,
+            "outputs": engine.outputs, "labels": engine.labels, "layer_count": len(slot.layers),
+            "timing": slot.timing, "layers": layers, "timings": dict(slot.timings),
+            "profiling": engine.profiling,
+        })  # fmt: skip
+
+    async def put(self, request: web.Request) -> web.Response:
+        """``PUT /v1``: one part ``block_count`` (starts an upload) or ``block_content`` (one block)."""
+        if not request.content_type.startswith("multipart/"):
+            raise Problem(400, "PUT /v1 takes multipart/form-data: a block_count part, then one block_content "
+                               f"part per request; received {request.content_type}")  # fmt: skip
+        cap = self.limits.block_size + 64 * 1024
+        if request.content_length is not None and request.content_length > cap:
+            raise Problem(413, f"a block holds at most {self.limits.block_size} bytes (model_limits.block_size)")
+        reply: dict[str, Any] = {}
+        async for part in _parts(request):
+            if part.name == "block_count":
+                reply = self._start(bytes(await _read(part, 64)).decode(errors="replace").strip())
+            elif part.name == "block_content":
+                reply = await self._block(bytes(await _read(part, self.limits.block_size)))
+            else:
+                raise Problem(400, f"PUT /v1 takes parts block_count and block_content; received part {part.name!r}")
+        if not reply:
+            raise Problem(400, "PUT /v1 received no part; send block_count, then block_content")
+        return web.json_response(reply)
+
+    def _start(self, text: str) -> dict[str, Any]:
+        if not text.isdigit() or int(text) < 1:
+            raise Problem(400, f"block_count must be a whole number >= 1; received {text[:40]!r}")
+        count = int(text)
+        most = math.ceil(self.limits.max_model_size / self.limits.block_size)
+        if count > most:
+            self.runner.upload = None
+            raise Problem(413, f"{count} blocks of {self.limits.block_size} bytes exceed model_limits.max_model_size "
+                               f"({self.limits.max_model_size} bytes, at most {most} blocks)")  # fmt: skip
+        self.runner.upload = Upload(count)
+        return {"reply": "success"}
+
+    async def _block(self, data: bytes) -> dict[str, Any]:
+        upload = self.runner.upload
+        if upload is None:
+            raise Problem(400, "no upload in progress: send a block_count part first")
+        if upload.blocks and len(upload.blocks[-1]) != self.limits.block_size:
+            self.runner.upload = None
+            raise Problem(400, f"block {len(upload.blocks)} held {len(upload.blocks[-1])} bytes; every block but the "
+                               f"last must hold block_size ({self.limits.block_size}) bytes; start again")  # fmt: skip
+        upload.blocks.append(data)
+        if upload.size > self.limits.max_model_size:
+            self.runner.upload = None
+            raise Problem(413, f"the model exceeds model_limits.max_model_size ({self.limits.max_model_size} bytes)")
+        if len(upload.blocks) < upload.count:
+            return {"block": len(upload.blocks)}
+        self.runner.upload = None
+        model = b"".join(upload.blocks)
+        loop = asyncio.get_running_loop()
+        try:
+            engine = await loop.run_in_executor(None, self.runner.load, model)
+        except InputError as exc:
+            raise Problem(400, f"the uploaded model was not loaded ({exc}); the previous model stays loaded") from None
+        self.runner.install(engine)
+        return {"reply": "success"}
+
+    async def post(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1``: labels (``labels/txt``), or a run on an image, tensors or the last inputs."""
+        if request.content_type == "labels/txt":
+            slot = self.runner.loaded()
+            text = (await request.read()).decode("utf-8", errors="replace")
+            slot.engine.labels = [line.strip() for line in text.splitlines() if line.strip()]
+            return web.Response(text="Success", content_type="text/plain")
+        slot = self.runner.loaded()
+        engine = slot.engine
+        runs, outputs, imgproc, tag = self._query(request, engine)
+        accept = _accept(request.headers.get("Accept", ""))
+        if accept == TENSOR and len(outputs) != 1:
+            names = ", ".join(o["name"] for o in engine.outputs)
+            raise Problem(400, f"Accept: {TENSOR} returns one tensor: name exactly one output= ({names}); "
+                               f"received {len(outputs)}")  # fmt: skip
+        if request.content_length is not None and request.content_length > self.limits.max_input_size:
+            raise Problem(413, f"the request body ({request.content_length} bytes) exceeds model_limits.max_input_size "
+                               f"({self.limits.max_input_size} bytes)")  # fmt: skip
+        loop = asyncio.get_running_loop()
+        times = {"decode": 0, "input": 0}
+        inputs = await self._inputs(request, engine, imgproc, loop, times)
+        async with slot.lock:
+            if inputs is None:
+                if slot.inputs is None:
+                    raise Problem(400, "a run without a body re-runs the last inputs, and none were sent yet: send "
+                                       "an image or tensors")  # fmt: skip
+                inputs = slot.inputs
+            started = time.perf_counter_ns()
+            if slot.wall and slot.wall * runs < INLINE_NS:
+                results, timing = _run(engine, inputs, runs)  # cheaper than the hop to a worker thread
+            else:
+                results, timing = await loop.run_in_executor(None, _run, engine, inputs, runs)
+            slot.wall = (time.perf_counter_ns() - started) // runs
+            slot.inputs, slot.timing, slot.ran = inputs, timing, True
+        prepared = time.perf_counter_ns()
+        response = self._respond(engine, results, outputs, accept, timing, tag, times)
+        slot.timings = {**times, "output": time.perf_counter_ns() - prepared}
+        return response
+
+    def _query(self, request: web.Request, engine: Engine) -> tuple[int, list[dict[str, Any]], str | None, str | None]:
+        query = request.query
+        text = query.get("run", "1")
+        if not text.isdigit() or not 1 <= int(text) <= MAX_RUNS:
+            raise Problem(400, f"run must be a whole number from 1 to {MAX_RUNS}; received {text!r}")
+        names = [n for value in query.getall("output", []) for n in value.split(",") if n]
+        if len(names) > MAX_OUTPUTS:
+            raise Problem(400, f"at most {MAX_OUTPUTS} outputs per request; received {len(names)}")
+        outputs = [_output(engine, name) for name in names]
+        imgproc = query.get("imgproc")
+        if imgproc is not None and imgproc not in IMGPROC:
+            raise Problem(404, f"imgproc {imgproc!r} is not supported; use one of {', '.join(IMGPROC)}")
+        return int(text), outputs, imgproc, query.get("id")
+
+    async def _inputs(
+        self,
+        request: web.Request,
+        engine: Engine,
+        imgproc: str | None,
+        loop: asyncio.AbstractEventLoop,
+        times: dict[str, int],
+    ) -> dict[str, np.ndarray] | None:
+        """The run's inputs from the body (None: no body); `times` gets decode and input (preprocessing) ns."""
+        kind = request.content_type
+        start = time.perf_counter_ns()
+        if kind.startswith("image/"):
+            body = await request.read()
+            try:
+                image = await loop.run_in_executor(None, decode_image, body)
+            except InputError as exc:
+                raise Problem(415, str(exc)) from None
+            decoded = time.perf_counter_ns()
+            inputs = await loop.run_in_executor(None, image_input, engine, image, imgproc)
+            times.update(decode=decoded - start, input=time.perf_counter_ns() - decoded)
+            return inputs
+        if kind.startswith("multipart/"):
+            inputs = await self._tensors(request, engine)
+            times["decode"] = time.perf_counter_ns() - start
+            return inputs
+        body = await request.read()
+        if not body:
+            return None
+        raise Problem(415, f"a run takes an image ({', '.join(IMAGE_TYPES)}), multipart tensors, labels/txt or no "
+                           f"body; received Content-Type {kind}")  # fmt: skip
+
+    async def _tensors(self, request: web.Request, engine: Engine) -> dict[str, np.ndarray]:
+        specs = {spec["name"]: spec for spec in engine.inputs}
+        tensors: dict[str, np.ndarray] = {}
+        async for part in _parts(request):
+            name, filename = _disposition(part)
+            spec = specs.get(name or "")
+            if spec is None:
+                raise Problem(400, f"part {name!r} names no input of the model; its inputs are {', '.join(specs)}")
+            try:
+                shape = [int(d) for d in (filename or "").split(",") if d.strip()]
+            except ValueError:
+                raise Problem(400, f"part {name}: the filename must be the shape, comma-separated (1,96,96,3); "
+                                   f"received {filename!r}") from None  # fmt: skip
+            if not shape:
+                shape = list(spec["shape"])
+            if len(shape) != len(spec["shape"]) or any(w > 0 and w != s for w, s in zip(spec["shape"], shape)):
+                raise Problem(400, f"input {spec['name']} has shape {spec['shape']}; received {shape}")
+            data = bytes(await _read(part, self.limits.max_input_size))
+            dtype = numpy_dtype(spec["datatype"])
+            expected = int(np.prod(shape)) * dtype.itemsize
+            if len(data) != expected:
+                raise Problem(400, f"input {spec['name']} takes {spec['datatype']} {shape}: {expected} bytes; received "
+                                   f"{len(data)} bytes (send the array in the input's dtype)")  # fmt: skip
+            tensors[spec["name"]] = np.frombuffer(data, dtype).reshape(shape)
+        missing = [name for name in specs if name not in tensors]
+        if missing:
+            raise Problem(400, f"the request has no part for input(s) {', '.join(missing)}")
+        return tensors
+
+    def _respond(self, engine: Engine, results: dict[str, np.ndarray], outputs: list[dict[str, Any]], accept: str,
+                 timing: int, tag: str | None, times: dict[str, int]) -> web.Response:  # fmt: skip
+        headers = {"X-Model-Timing": str(timing)}
+        if accept == TENSOR:
+            spec = outputs[0]
+            value = np.ascontiguousarray(results[spec["name"]])
+            headers.update({"X-Tensor-Type": spec["datatype"], "X-Tensor-Shape": " ".join(map(str, value.shape))})
+            return web.Response(body=value.tobytes(), content_type=TENSOR, headers=headers)
+        if accept == TEXT:
+            if not engine.is_classifier:
+                raise Problem(400, f"Accept: {TEXT} answers a classifier's label; {engine.model_name} has "
+                                   f"{len(engine.outputs)} output(s) that are not one [1, classes] tensor: ask for "
+                                   f"{JSON}")  # fmt: skip
+            label, score, _ = _top(engine, results)
+            headers["X-Softmax"] = f"{score:.6f}"
+            return web.Response(text=label, content_type="text/plain", headers=headers)
+        body: dict[str, Any] = {"engine": engine.name, "timing": timing, "decode": times["decode"],
+                                "input": times["input"], "id": tag}  # fmt: skip
+        if not outputs and engine.is_classifier and engine.labels:
+            label, score, index = _top(engine, results)
+            body.update(label=label, softmax=score, index=index)
+            return web.json_response(body, headers=headers)
+        body["outputs"] = [_encoded(spec, results[spec["name"]]) for spec in (outputs or engine.outputs)]
+        return web.json_response(body, headers=headers)
+
+
+def _encoded(spec: dict[str, Any], value: np.ndarray) -> dict[str, Any]:
+    data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode()
+    return {"name": spec["name"], "type": "raw", "datatype": spec["datatype"], "shape": list(value.shape), "data": data}
+
+
+def _output(engine: Engine, name: str) -> dict[str, Any]:
+    for spec in engine.outputs:
+        if spec["name"] == name:
+            return spec
+    if name == "output" and len(engine.outputs) == 1:  # the guide's curl line names a model's only output so
+        return engine.outputs[0]
+    raise Problem(404, f"output {name!r} not found; the model's outputs are "
+                       f"{', '.join(o['name'] for o in engine.outputs)}")  # fmt: skip
+
+
+def _accept(header: str) -> str:
+    for item in header.split(","):
+        kind = item.split(";")[0].strip().lower()
+        if kind.startswith(TENSOR):
+            return TENSOR
+        if kind == TEXT:
+            return TEXT
+        if kind in (JSON, "*/*", "application/*"):
+            return JSON
+    return JSON
+
+
+def _run(engine: Engine, inputs: dict[str, np.ndarray], runs: int) -> tuple[dict[str, np.ndarray], int]:
+    total = 0
+    results: dict[str, np.ndarray] = {}
+    for _ in range(runs):
+        results = engine.run(inputs)
+        total += engine.last_timing_ns
+    return results, total // runs
+
+
+def _top(engine: Engine, results: dict[str, np.ndarray]) -> tuple[str, float, int]:
+    spec = engine.outputs[0]
+    value = results[spec["name"]].astype(np.float64).reshape(-1)
+    if spec["scale"]:
+        value = (value - spec["zero_point"]) * spec["scale"]
+    if value.min() < -1e-6 or abs(value.sum() - 1.0) > 1e-2:  # logits: make them probabilities
+        value = np.exp(value - value.max())
+        value /= value.sum()
+    index = int(np.argmax(value))
+    label = engine.labels[index] if index < len(engine.labels) else str(index)
+    return label, float(value[index]), index
+
+
+async def _parts(request: web.Request) -> Any:
+    try:
+        reader = await request.multipart()
+        while True:
+            part = await reader.next()
+            if part is None:
+                return
+            if not isinstance(part, BodyPartReader):
+                raise Problem(400, "nested multipart bodies are not supported")
+            yield part
+    except (ValueError, AssertionError, RuntimeError) as exc:  # aiohttp's multipart parser on malformed input
+        raise Problem(400, f"malformed multipart body: {exc}") from None
+
+
+def _disposition(part: BodyPartReader) -> tuple[str | None, str | None]:
+    # a part's name and filename from one parse of its header (aiohttp re-parses it on each property access,
+    # which cost a third of a millisecond per tensor request)
+    _, params = parse_content_disposition(part.headers.get(hdrs.CONTENT_DISPOSITION))
+    return params.get("name"), content_disposition_filename(params, "filename")
+
+
+async def _read(part: Any, cap: int) -> bytearray:
+    data = bytearray()
+    try:
+        while chunk := await part.read_chunk(64 * 1024):
+            data += chunk
+            if len(data) > cap:
+                raise Problem(413, f"part {part.name!r} exceeds {cap} bytes")
+    except (ValueError, AssertionError, RuntimeError) as exc:
+        raise Problem(400, f"malformed multipart body: {exc}") from None
+    return data
+
+
+class BackgroundServer:
+    """A runner application served on a loopback port from a thread of its own (tests, notebooks).
+
+    Example:
+        >>> with BackgroundServer(create_app("m.tflite")) as server:  # doctest: +SKIP
+        ...     print(server.url)  # http://127.0.0.1:PORT/v1
+    """
+
+    def __init__(self, app: web.Application, host: str = "127.0.0.1", port: int = 0):
+        self.app, self.host, self.port = app, host, port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="eiq-runner", daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        return self
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # the ephemeral port the OS picked
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
