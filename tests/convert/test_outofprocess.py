@@ -88,13 +88,12 @@ def test_rtm_setup_shows_the_licence_and_installs_nothing_without_acceptance(eiq
     assert registry.get("rtm").status == "needs setup"
 
 
-def _tiny_onnx(path):
-    """A small CNN made with tf_keras and converted by tf2onnx (NHWC input, non-zero biases)."""
-    import tf2onnx
-
+def _tiny_cnn():
+    """A small tf_keras CNN (NHWC input "image") with non-zero biases: TFLite drops all-zero biases, which
+    the vendor's RTM reader cannot follow."""
     from eiq_lab import framework
 
-    tf, keras = framework.tf(), framework.keras()
+    keras = framework.keras()
     keras.utils.set_random_seed(0)
     inputs = keras.Input((32, 32, 3), batch_size=1, name="image")
     x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
@@ -105,8 +104,18 @@ def _tiny_onnx(path):
         weights = layer.get_weights()
         if len(weights) == 2:
             layer.set_weights([weights[0], np.linspace(-0.1, 0.1, weights[1].size, dtype=np.float32)])
+    return model
+
+
+def _tiny_onnx(path):
+    """The small CNN converted by tf2onnx."""
+    import tf2onnx
+
+    from eiq_lab import framework
+
+    tf = framework.tf()
     spec = (tf.TensorSpec([1, 32, 32, 3], tf.float32, name="image"),)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=13)
+    proto, _ = tf2onnx.convert.from_keras(_tiny_cnn(), input_signature=spec, opset=13)
     path.write_bytes(proto.SerializeToString())
     return path
 
@@ -153,23 +162,14 @@ def test_onnx_to_tflite_through_a_real_onnx2tf_environment(eiq_home, tmp_path, c
 
 
 def _tiny_int8_tflite(path):
-    """A small int8 TFLite CNN with non-zero biases (the vendor's reader trips on biases TFLite drops)."""
-    from eiq_lab import framework
+    """The small CNN as int8 TFLite with int8 I/O."""
     from eiq_lab.convert.tflite import to_tflite
 
-    keras = framework.keras()
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((32, 32, 3), batch_size=1, name="image")
-    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if len(weights) == 2:
-            layer.set_weights([weights[0], np.linspace(-0.1, 0.1, weights[1].size, dtype=np.float32)])
     rng = np.random.default_rng(0)
     samples = [rng.uniform(-1, 1, (32, 32, 3)).astype(np.float32) for _ in range(8)]
-    path.write_bytes(to_tflite(model, quantize=True, samples=lambda: samples, input_type="int8", output_type="int8"))
+    path.write_bytes(
+        to_tflite(_tiny_cnn(), quantize=True, samples=lambda: samples, input_type="int8", output_type="int8")
+    )
     return path
 
 
