@@ -8,15 +8,20 @@ in one process, interleaved over --rounds rounds:
 - `Trainer.fit` reading the project, with the `default` augmentation (boxes move with the image);
 - `Trainer.fit` with no augmentation.
 
-Images/s is the median over epochs 2..N of every round. Then one longer Trainer run, evaluated on the
-test group (mAP@0.5, COCO mAP), and the time `detection_metrics` takes for 10,000 images of predictions.
+Images/s is the median over epochs 2..N of every round; beside it, the process's CPU time per train image
+over the same epochs (user + system, all threads), which a busy machine disturbs less than the rate, and
+the load average before and after. Then one longer Trainer run, evaluated on the test group (mAP@0.5,
+COCO mAP), and the time `detection_metrics` takes for 10,000 images of predictions.
 
     python benchmarks/detect_bench.py [--images 1000] [--size 96] [--epochs 4] [--rounds 1] [--quality-epochs 25]
+        [--variants baseline,default,none]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +39,18 @@ def make_project(folder: Path, images: int) -> Path:
     return path
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def per_epoch(ends: list[tuple[float, float]], count: int) -> list[tuple[float, float]]:
+    """(images/s, CPU ms per image) of each epoch after the first, from (wall, CPU) times at epoch ends."""
+    wall, cpu = np.diff(np.asarray(ends), axis=0).T
+    return [(count / w, 1000 * c / count) for w, c in zip(wall, cpu)]
+
+
 def settings_for(args: argparse.Namespace, augmentation: str, epochs: int):
     from eiq_lab.train import TrainingSettings
 
@@ -44,19 +61,19 @@ def settings_for(args: argparse.Namespace, augmentation: str, epochs: int):
     )  # fmt: skip
 
 
-def trainer_rate(path: Path, args: argparse.Namespace, augmentation: str) -> list[float]:
+def trainer_rate(path: Path, args: argparse.Namespace, augmentation: str) -> list[tuple[float, float]]:
     from eiq_lab.project import open_project
     from eiq_lab.train import Trainer
 
-    ends: list[float] = []
+    ends: list[tuple[float, float]] = []
     with open_project(path) as project:
         trainer = Trainer(project, settings_for(args, augmentation, args.epochs))
-        trainer.fit(callbacks=[lambda e: ends.append(e.time) if e.kind == "epoch" else None])
+        trainer.fit(callbacks=[lambda e: ends.append((e.time, cpu_seconds())) if e.kind == "epoch" else None])
         count = trainer.samples.train_count
-    return [count / d for d in np.diff(ends)]
+    return per_epoch(ends, count)
 
 
-def baseline_rate(path: Path, args: argparse.Namespace) -> list[float]:
+def baseline_rate(path: Path, args: argparse.Namespace) -> list[tuple[float, float]]:
     from eiq_lab import framework
     from eiq_lab.models import registry
     from eiq_lab.project import open_project
@@ -86,17 +103,17 @@ def baseline_rate(path: Path, args: argparse.Namespace) -> list[float]:
     keras.utils.set_random_seed(0)
     model = plugin.get_model(shape, len(samples.classes), None, {"alpha": args.alpha})
     model.compile(make_optimizer(settings_for(args, "none", args.epochs), 1), plugin.loss())
-    ends: list[float] = []
+    ends: list[tuple[float, float]] = []
 
     class Clock(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            ends.append(time.monotonic())
+            ends.append((time.monotonic(), cpu_seconds()))
 
     model.fit(
         x, y, batch_size=args.batch, epochs=args.epochs, shuffle=True, validation_data=test, callbacks=[Clock()],
         verbose=0,
     )  # fmt: skip
-    return [len(x) / d for d in np.diff(ends)]
+    return per_epoch(ends, len(x))
 
 
 def quality(path: Path, args: argparse.Namespace) -> tuple[float, float, float]:
@@ -132,6 +149,13 @@ def metric_seconds(images: int = 10_000, classes: int = 3) -> float:
     return time.perf_counter() - start
 
 
+TITLES = {
+    "baseline": "baseline model.fit (in-memory tensors and targets)",
+    "default": "Trainer.fit (project, default augmentation)",
+    "none": "Trainer.fit (project, no augmentation)",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1000)
@@ -142,27 +166,33 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--quality-epochs", type=int, default=25)
+    parser.add_argument("--variants", default="baseline,default,none", help="comma-separated, of " + ",".join(TITLES))
     args = parser.parse_args()
-    rates: dict[str, list[float]] = {"baseline": [], "default": [], "none": []}
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - set(TITLES))
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(TITLES)}")
+    rates: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         path = make_project(Path(tmp), args.images)
         for _ in range(args.rounds):
-            rates["baseline"] += baseline_rate(path, args)
-            rates["default"] += trainer_rate(path, args, "default")
-            rates["none"] += trainer_rate(path, args, "none")
-        median = {k: float(np.median(v)) for k, v in rates.items()}
+            for key in variants:
+                rates[key] += baseline_rate(path, args) if key == "baseline" else trainer_rate(path, args, key)
+        median = {k: float(np.median([r for r, _ in v])) for k, v in rates.items()}
+        cpu = {k: float(np.median([c for _, c in v])) for k, v in rates.items()}
         model = f"ssd_mobilenet_v2 alpha {args.alpha} {args.size}x{args.size}"
         timed = f"{args.rounds} round(s) of {args.epochs} epochs (epochs 2..{args.epochs} timed)"
         print(f"shapes: {args.images} images (80 % train), {model}, batch {args.batch}, {timed}")
-        for key, title in (
-            ("baseline", "baseline model.fit (in-memory tensors and targets)"),
-            ("default", "Trainer.fit (project, default augmentation)"),
-            ("none", "Trainer.fit (project, no augmentation)"),
-        ):
-            every = ", ".join(f"{r:.0f}" for r in rates[key])
-            print(f"{title:<52} {median[key]:7.1f} images/s  ({every})")
-        print(f"ratio with augmentation: {median['default'] / median['baseline']:.2f}x (goal >= 0.9x)")
-        print(f"ratio without augmentation: {median['none'] / median['baseline']:.2f}x")
+        load = ", ".join(f"{a:.2f}" for a in (*load_before, *os.getloadavg()))
+        print(f"load average (1, 5, 15 min) before and after: {load}")
+        for key in variants:
+            every = ", ".join(f"{r:.0f}" for r, _ in rates[key])
+            print(f"{TITLES[key]:<52} {median[key]:7.1f} images/s  {cpu[key]:5.2f} CPU ms/image  ({every})")
+        for key, name in (("default", "with augmentation"), ("none", "without augmentation")):
+            if key in median and "baseline" in median:
+                goal = " (goal >= 0.9x)" if key == "default" else ""
+                print(f"ratio {name}: {median[key] / median['baseline']:.2f}x{goal}")
         if args.quality_epochs:
             map50, coco, seconds = quality(path, args)
             print(f"quality after {args.quality_epochs} epochs ({seconds:.0f} s): mAP@0.5 {map50:.3f}, "

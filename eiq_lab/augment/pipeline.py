@@ -271,16 +271,20 @@ class Pipeline:
 
 
 def lower_thread_priority(nice: int) -> None:
-    """Raise the calling thread's nice value by `nice`, once per thread (where the OS allows it).
+    """Make the calling thread's nice value the process's plus `nice` (at most 19), where the OS allows it.
 
     For input threads: they then take the CPU time the training step leaves idle instead of pre-empting
-    the step's own threads.
+    the step's own threads. Calling it again on the same thread changes nothing (cheap: it reads the
+    thread's nice value; a `threading.local` flag would not do, as TensorFlow gives each of its calls into
+    Python a new thread state, so the flag was lost and the priority lowered again on every call).
     """
-    if not nice or getattr(_priority, "lowered", False):
+    if not nice:
         return
-    _priority.lowered = True
     try:  # Linux: a thread is a task with its own nice value; elsewhere this may apply to the process
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + nice)
+        thread = threading.get_native_id()
+        wanted = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + int(nice))
+        if os.getpriority(os.PRIO_PROCESS, thread) < wanted:
+            os.setpriority(os.PRIO_PROCESS, thread, wanted)
     except (AttributeError, OSError):  # no setpriority (Windows) or not allowed: run at normal priority
         return
 
@@ -297,10 +301,6 @@ def _niced(pipeline: Pipeline, nice: int) -> tuple[Any, Any]:
         return pipeline.apply_with_boxes(image, boxes, seed)
 
     return apply, apply_with_boxes
-
-
-#: whether this thread's priority was lowered already
-_priority = threading.local()
 
 
 def _tensorflow() -> Any:
@@ -328,9 +328,12 @@ def _generator(seed: Any) -> np.random.Generator:
         raise InputError(f"an augmentation seed must have shape [2] (or be one integer); received shape {value.shape}")
     key = [int(v) & 0xFFFFFFFFFFFFFFFF for v in value]
     # re-keying this thread's generator costs a quarter of making a new one (which hashes a seed sequence)
-    cached = getattr(_generators, "generator", None)
+    thread = threading.get_native_id()
+    cached = _generators.get(thread)
     if cached is None:
-        cached = _generators.generator = np.random.Generator(np.random.Philox(key=key))
+        if len(_generators) >= 256:  # threads come and go (tf.data makes new ones per dataset)
+            _generators.clear()
+        cached = _generators[thread] = np.random.Generator(np.random.Philox(key=key))
     bits = cached.bit_generator
     state = bits.state
     state["state"]["key"][:] = key
@@ -342,5 +345,6 @@ def _generator(seed: Any) -> np.random.Generator:
     return cached
 
 
-#: one generator per thread (tf.data runs `Pipeline.apply_tf` on several threads at once)
-_generators = threading.local()
+#: one generator per OS thread (tf.data runs `Pipeline.apply_tf` on several threads at once), by native id:
+#: a `threading.local` is emptied at every call TensorFlow makes into Python (each gets a new thread state)
+_generators: dict[int, np.random.Generator] = {}

@@ -1,6 +1,5 @@
 """The training input: a project's labelled images streamed from SQLite into `tf.data`, decoded and
-resized in the graph, augmented with OpenCV (`Pipeline.apply_tf`) and preprocessed, in a seeded order
-that a resumed run repeats.
+resized in the graph, augmented with OpenCV and preprocessed, in a seeded order that a resumed run repeats.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import numpy as np
 from .. import framework
 from ..augment.pipeline import lower_thread_priority
 from ..errors import InputError
+from ..models.interfaces import NORMALIZATIONS
 from .samples import BoxSamples, ClassSamples
 
 #: Elements of one epoch are numbered below this; (epoch, position) -> one augmentation seed.
@@ -29,6 +29,10 @@ INPUT_NICE = 10
 
 #: The default of `cache_budget`, in megabytes.
 DEFAULT_CACHE_MB = 1024
+
+#: Preprocess functions known to work pixel by pixel, so a whole batch goes through them at once; any
+#: other (a plugin's, documented on one HWC image) is mapped over the batch's images one by one.
+_PIXELWISE = tuple(function for function, _ in NORMALIZATIONS.values())
 
 
 def epoch_order(seed: int, epoch: int, count: int) -> np.ndarray:
@@ -53,8 +57,14 @@ class InputPipeline:
     by `encode`).
 
     Images are decoded and resized once and kept in memory while they fit `cache_bytes` (train
-    first, then test); past that they are streamed from the project every epoch. Either way
-    the result is the same: the cache changes speed, never what a run reads.
+    first, then test); past that they are streamed from the project every epoch. A detector's
+    unaugmented targets are encoded once and kept too, in what the images leave of the budget. Either
+    way the result is the same: the caches change speed, never what a run reads.
+
+    A detector's input goes through Python once per batch, not once per image: the batch's images are
+    augmented with their boxes (each with its own seed, as alone) and encoded in one low-priority call;
+    without augmentation the call only looks the cached targets up. Every Python call holds the GIL the
+    training loop needs between steps, and each one from a low-priority thread may make it wait.
 
     Attributes:
         project: the open project (image bytes are read from it in pages).
@@ -84,7 +94,8 @@ class InputPipeline:
             self.cache_bytes = cache_budget()
         if isinstance(self.samples, BoxSamples) and self.encode is None:
             raise InputError("a detection run's input needs the model's encoder (encode=)")
-        self._cached: dict[str, np.ndarray | None] = {}
+        self._cached: dict[str, np.ndarray | None] = {}  # decoded images per group
+        self._targets: dict[str, np.ndarray | None] = {}  # a detector's unaugmented targets per group
 
     @property
     def steps_per_epoch(self) -> int:
@@ -130,16 +141,40 @@ class InputPipeline:
         """The group's decoded images [N, H, W, C] in id order, if they fit what is left of the budget."""
         if group not in self._cached:
             ids = self._group(group)[0]
-            used = sum(a.nbytes for a in self._cached.values() if a is not None)
             need = len(ids) * int(np.prod(self.input_size))
             cache = None
-            if need and used + need <= int(self.cache_bytes or 0):
+            if need and self._used() + need <= int(self.cache_bytes or 0):
                 cache = np.empty((len(ids), *self.input_size), np.uint8)
                 pages = self._decoded(ids, np.arange(len(ids))).batch(256)
                 for images, indices, _ in pages.as_numpy_iterator():
                     cache[indices] = images
             self._cached[group] = cache
         return self._cached[group]
+
+    def _used(self) -> int:
+        """Bytes of the budget the caches hold now."""
+        held = [*self._cached.values(), *self._targets.values()]
+        return sum(a.nbytes for a in held if a is not None)
+
+    def _target_shape(self) -> tuple[int, ...]:
+        """The shape of one image's detection target (the encoder's output for no box)."""
+        encode: Callable[[Any, Any], Any] = self.encode  # type: ignore[assignment]  # a detector always has one
+        return tuple(np.shape(encode(np.zeros((0, 4), np.float32), np.zeros(0, np.int64))))
+
+    def _encoded(self, group: str) -> np.ndarray | None:
+        """The group's unaugmented detection targets [N, ...] in id order, encoded once (after the group's
+        images are cached), if they fit what is left of the budget."""
+        if group not in self._targets:
+            _, boxes, classes = self._group(group)
+            shape = self._target_shape()
+            need = len(boxes) * int(np.prod(shape)) * 4
+            targets = None
+            if need and self._used() + need <= int(self.cache_bytes or 0):
+                targets = np.empty((len(boxes), *shape), np.float32)
+                for k, (b, c) in enumerate(zip(boxes, classes)):
+                    targets[k] = self.encode(b, c)
+            self._targets[group] = targets
+        return self._targets[group]
 
     def _group(self, group: str) -> tuple:
         return self.samples.train if group == "train" else self.samples.test
@@ -165,43 +200,27 @@ class InputPipeline:
             lambda k: _picked(cache, order_of(k)), args=(key,), output_signature=signature
         )
 
+    def _batches(self, group: str, order_of: Callable[[int], np.ndarray], key: Any) -> Any:
+        """`_elements` in batches: ``(uint8 images [B, H, W, C], indices [B], positions [B])``; from the cache
+        one Python call per batch (an array lookup), not one per image."""
+        tf = self._tf
+        cache = self._cache(group)
+        if cache is None:
+            return self._elements(group, order_of, key).batch(self.batch_size)
+        signature = (
+            tf.TensorSpec((None, *self.input_size), tf.uint8),
+            tf.TensorSpec((None,), tf.int64),
+            tf.TensorSpec((None,), tf.int64),
+        )
+        return tf.data.Dataset.from_generator(
+            lambda k: _picked_batches(cache, order_of(k), self.batch_size), args=(key,), output_signature=signature
+        )
+
     def _example(self, group: str) -> Callable[[Any, Any, Any], tuple[Any, Any]]:
-        """``example(image, k, seed) -> (model input, target)`` for the group's k-th image; `seed` None
-        leaves it unaugmented. Targets live in the graph as constants, looked up by k."""
+        """Classification: ``example(image, k, seed) -> (model input, one-hot target)`` for the group's k-th
+        image; `seed` None leaves it unaugmented. The labels live in the graph, looked up by k."""
         tf = self._tf
         augment = self.augment
-        if isinstance(self.samples, BoxSamples):
-            _, boxes, classes = self._group(group)
-            lengths = [len(c) for c in classes]
-            all_boxes = tf.RaggedTensor.from_row_lengths(
-                np.concatenate([*boxes, np.zeros((0, 4), np.float32)]), np.asarray(lengths, np.int64)
-            )
-            all_classes = tf.RaggedTensor.from_row_lengths(
-                np.concatenate([*classes, np.zeros(0, np.int64)]), np.asarray(lengths, np.int64)
-            )
-
-            encode, shape = self.encode, self.input_size
-            target_shape = np.shape(encode(np.zeros((0, 4), np.float32), np.zeros(0, np.int64)))
-
-            def work(image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, seed: np.ndarray) -> tuple:
-                # numpy, in a low-priority input thread: augment the image with its boxes, then encode them
-                lower_thread_priority(INPUT_NICE)
-                if seed[0] >= 0 and augment is not None:
-                    image, boxes, keep = augment.apply_with_boxes(image, boxes, seed)
-                    boxes, classes = boxes[keep], classes[keep]
-                return image, np.asarray(encode(boxes, classes), np.float32)
-
-            def example(image: Any, k: Any, seed: Any) -> tuple[Any, Any]:
-                no_seed = tf.constant([-1, 0], tf.int64)
-                image, target = tf.numpy_function(
-                    work, [image, all_boxes[k], all_classes[k], no_seed if seed is None else seed],
-                    (tf.uint8, tf.float32), stateful=False,
-                )  # fmt: skip
-                image.set_shape(shape)
-                target.set_shape(target_shape)
-                return self.preprocess(image), target
-
-            return example
         labels = tf.constant(self._group(group)[1])
         n_classes = len(self.samples.classes)
 
@@ -211,6 +230,67 @@ class InputPipeline:
             return self.preprocess(image), tf.one_hot(tf.gather(labels, k), n_classes)
 
         return example
+
+    def _box_batch(self, group: str) -> Callable[[Any, Any, Any], tuple[Any, Any]]:
+        """Detection: ``batch(images, ks, seeds) -> (model inputs, targets)`` for a batch of the group's
+        images (`ks` their indices, `seeds` [B, 2] or None: unaugmented), in one Python call.
+
+        Each image is augmented with its boxes by its own seed and its kept boxes encoded: exactly what
+        that image alone would give (its seed, not its place in the batch, draws its augmentation).
+        An image whose boxes came through unmoved takes its cached target, which is the same encoding.
+        """
+        tf = self._tf
+        augment, encode = self.augment, self.encode
+        _, boxes, classes = self._group(group)
+        cached = self._encoded(group)
+        shape = self._target_shape()
+        preprocess = self._preprocess_batch()
+
+        def targets_of(ks: np.ndarray) -> np.ndarray:
+            # numpy, in a low-priority input thread: unaugmented targets, looked up or encoded
+            lower_thread_priority(INPUT_NICE)
+            if cached is not None:
+                return cached[ks]
+            targets = np.empty((len(ks), *shape), np.float32)
+            for i, k in enumerate(ks):
+                targets[i] = encode(boxes[k], classes[k])
+            return targets
+
+        def augmented(images: np.ndarray, ks: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # numpy, in a low-priority input thread: augment each image with its boxes, then encode them
+            lower_thread_priority(INPUT_NICE)
+            out = np.empty_like(images)
+            targets = np.empty((len(ks), *shape), np.float32)
+            for i, k in enumerate(ks):
+                out[i], moved, keep = augment.apply_with_boxes(images[i], boxes[k], seeds[i])
+                if cached is not None and keep.all() and np.array_equal(moved, boxes[k]):
+                    targets[i] = cached[k]
+                else:
+                    targets[i] = encode(moved[keep], classes[k][keep])
+            return out, targets
+
+        def batch(images: Any, ks: Any, seeds: Any) -> tuple[Any, Any]:
+            if seeds is None or augment is None:
+                targets = tf.numpy_function(targets_of, [ks], tf.float32, stateful=False)
+            else:
+                images, targets = tf.numpy_function(
+                    augmented, [images, ks, seeds], (tf.uint8, tf.float32), stateful=False
+                )  # fmt: skip
+                images.set_shape((None, *self.input_size))
+            targets.set_shape((None, *shape))
+            return preprocess(images), targets
+
+        return batch
+
+    def _preprocess_batch(self) -> Callable[[Any], Any]:
+        """`preprocess` on a batch [B, H, W, C]: at once when it works pixel by pixel, else image by image."""
+        tf = self._tf
+        preprocess = self.preprocess
+        if preprocess in _PIXELWISE:
+            return preprocess
+        probe = tf.convert_to_tensor(preprocess(tf.zeros(self.input_size, tf.uint8)))
+        spec = tf.TensorSpec(probe.shape, probe.dtype)
+        return lambda images: tf.map_fn(preprocess, images, fn_output_signature=spec)
 
     def preprocessed(self, group: str, limit: int | None = None) -> Iterator[np.ndarray]:
         """Up to `limit` images of the group in id order, decoded, resized and preprocessed as training
@@ -232,14 +312,25 @@ class InputPipeline:
         count = self.samples.train_count
         seed = int(self.seed)
         self._cache("train")  # filled now, eagerly, not inside the tf.data function below
-        example = self._example("train")
+        detection = isinstance(self.samples, BoxSamples)
+        example = self._box_batch("train") if detection else self._example("train")
 
         def order_of(epoch: Any) -> np.ndarray:
             return epoch_order(seed, int(epoch), count).astype(np.int64)
 
+        def seeds(epoch: Any, pos: Any) -> Any:  # [seed, epoch * stride + position]: one per image
+            return tf.stack([tf.fill(tf.shape(pos), tf.constant(seed, tf.int64)), epoch * _EPOCH_STRIDE + pos], -1)
+
         def one_epoch(epoch: Any) -> Any:
+            if detection:
+                batches = self._batches("train", order_of, epoch)
+                return batches.map(
+                    lambda images, ks, pos: example(images, ks, seeds(epoch, pos)),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+                )  # fmt: skip
+
             def load(image: Any, k: Any, pos: Any) -> tuple[Any, Any]:
-                return example(image, k, tf.stack([tf.constant(seed, tf.int64), epoch * _EPOCH_STRIDE + pos]))
+                return example(image, k, seeds(epoch, pos))
 
             elements = self._elements("train", order_of, epoch)
             return elements.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(self.batch_size)
@@ -255,13 +346,27 @@ class InputPipeline:
         tf = self._tf
         count = self.samples.test_count
         self._cache("test")
+        in_order, key = (lambda _: np.arange(count, dtype=np.int64)), tf.constant(0, tf.int64)
+        if isinstance(self.samples, BoxSamples):
+            example = self._box_batch("test")
+            batches = self._batches("test", in_order, key)
+            return batches.map(
+                lambda images, ks, _: example(images, ks, None), num_parallel_calls=tf.data.AUTOTUNE
+            ).prefetch(2)
         example = self._example("test")
-        elements = self._elements("test", lambda _: np.arange(count, dtype=np.int64), tf.constant(0, tf.int64))
+        elements = self._elements("test", in_order, key)
         return (
             elements.map(lambda image, k, _: example(image, k, None), num_parallel_calls=tf.data.AUTOTUNE)
             .batch(self.batch_size)
             .prefetch(2)
         )
+
+
+def _picked_batches(images: np.ndarray, order: np.ndarray, size: int) -> Iterator[tuple[np.ndarray, ...]]:
+    """`_picked` a batch at a time: (images [B, H, W, C], indices [B], positions [B])."""
+    for start in range(0, len(order), size):
+        chosen = order[start : start + size]
+        yield images[chosen], chosen, np.arange(start, start + len(chosen), dtype=np.int64)
 
 
 def _picked(images: np.ndarray, order: np.ndarray) -> Iterator[tuple[np.ndarray, int, int]]:

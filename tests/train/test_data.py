@@ -1,5 +1,5 @@
-"""The training input: decoded images kept in memory or streamed read the same batches; epochs are
-shuffled by (seed, epoch) only."""
+"""The training input: decoded images kept in memory or streamed read the same batches (a detector's
+targets are encoded once while they fit too); epochs are shuffled by (seed, epoch) only."""
 
 from __future__ import annotations
 
@@ -69,3 +69,67 @@ def test_cache_budget_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("EIQ_TRAIN_CACHE_MB", "lots")
     with pytest.raises(InputError, match="EIQ_TRAIN_CACHE_MB must be a number of megabytes"):
         cache_budget()
+
+
+def test_a_detectors_unaugmented_targets_are_encoded_once_not_every_epoch(shapes_path):
+    from eiq_lab.models import registry
+    from eiq_lab.train.samples import box_samples
+
+    size = (96, 96, 3)
+    model_encode = registry().get("ssd_mobilenet_v2").encoder(size, 3)
+    encoded = []
+
+    def encode(boxes, classes):
+        if len(boxes):  # (an empty call tells the target's shape)
+            encoded.append(len(boxes))
+        return model_encode(boxes, classes)
+
+    with open_project(shapes_path) as project:
+        samples = box_samples(project, size)
+        inputs = InputPipeline(project, samples, size, 8, signed_normalization, None, 5, 2**30, encode)
+        epochs = list(inputs.train_dataset(0, 2).as_numpy_iterator())
+        for _ in range(2):  # the trainer tests after every epoch
+            tests = list(inputs.test_dataset().as_numpy_iterator())
+    assert len(epochs) == 3 * inputs.steps_per_epoch and len(tests) == inputs.test_steps
+    assert len(encoded) == samples.train_count + samples.test_count
+
+
+def test_a_detectors_targets_share_the_cache_budget_after_its_images(shapes_path):
+    from eiq_lab.models import registry
+    from eiq_lab.train.samples import box_samples
+
+    size = (96, 96, 3)
+    encode = registry().get("ssd_mobilenet_v2").encoder(size, 3)
+    with open_project(shapes_path) as project:
+        samples = box_samples(project, size)
+        image_bytes = samples.train_count * 96 * 96 * 3
+        target_bytes = samples.train_count * encode(np.zeros((0, 4), np.float32), np.zeros(0, np.int64)).nbytes
+        inputs = InputPipeline(
+            project, samples, size, 8, signed_normalization, None, 5, image_bytes + target_bytes, encode
+        )  # fmt: skip
+        inputs.train_dataset(0, 0)
+        inputs.test_dataset()
+    assert inputs._cached["train"].nbytes == image_bytes and inputs._targets["train"].nbytes == target_bytes
+    assert inputs._cached["test"] is None and inputs._targets["test"] is None  # nothing left for the test group
+
+
+def test_input_threads_stay_at_input_nice_however_many_calls_they_make():
+    """TensorFlow gives each call into Python a new thread state: the priority must still drop only once."""
+    import os
+    import threading
+
+    from eiq_lab import framework
+    from eiq_lab.augment.pipeline import lower_thread_priority
+    from eiq_lab.train.data import INPUT_NICE
+
+    tf = framework.tf()
+    seen = []
+
+    def work(x):
+        lower_thread_priority(INPUT_NICE)
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return x
+
+    calls = tf.data.Dataset.range(40).map(lambda x: tf.numpy_function(work, [x], tf.int64), num_parallel_calls=2)
+    assert len(list(calls.as_numpy_iterator())) == 40
+    assert set(seen) == {min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + INPUT_NICE)}

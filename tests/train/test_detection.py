@@ -16,7 +16,7 @@ from eiq_lab.models import registry
 from eiq_lab.models.interfaces import signed_normalization
 from eiq_lab.project import create_project, open_project
 from eiq_lab.train import Trainer, TrainingSettings
-from eiq_lab.train.data import InputPipeline
+from eiq_lab.train.data import _EPOCH_STRIDE, InputPipeline, epoch_order
 from eiq_lab.train.samples import box_samples
 
 SIZE = (96, 96, 3)
@@ -98,6 +98,71 @@ def test_targets_follow_the_boxes_through_a_flip(tmp_path):
         np.testing.assert_allclose(unflipped[1][row], encode(boxes, classes.astype(np.int32)), atol=1e-5)
         # the image was flipped with its boxes
         np.testing.assert_allclose(batch[0][row], unflipped[0][row][:, ::-1], atol=1e-6)
+
+
+def _hwc_only(image):
+    """A plugin-style preprocess written for one HWC image: on a batch it would flip the wrong axis."""
+    from eiq_lab import framework
+
+    assert image.shape.rank == 3
+    tf = framework.tf()
+    return tf.cast(image, tf.float32)[:, ::-1]
+
+
+@pytest.mark.parametrize(
+    ("cache", "preprocess"),
+    [("images and targets", signed_normalization), ("images only", _hwc_only), ("nothing", signed_normalization)],
+)
+def test_a_batch_reads_what_each_image_alone_gives(shapes_path, cache, preprocess):
+    """Images are augmented and encoded a batch per call; each (image, target) is still exactly the image
+    augmented alone by its own seed, (seed, epoch * stride + position), and its kept boxes encoded alone."""
+    plugin = registry().get("ssd_mobilenet_v2")
+    encode = plugin.encoder(SIZE, 3)
+    seed, batch = 3, 5  # 32 train images: the last batch of an epoch holds 2
+    augment = Pipeline(
+        [Step("horizontal_flip", 0.5), Step("rotate", 0.5, {"limit": [-40, 40]}), Step("random_brightness", 0.5)]
+    )
+    with open_project(shapes_path) as project:
+        samples = box_samples(project, SIZE)
+        identity = InputPipeline(project, samples, SIZE, batch, lambda image: image, None, seed, encode=encode)
+        raw = {"train": list(identity.preprocessed("train")), "test": list(identity.preprocessed("test"))}
+        train_images = samples.train_count * int(np.prod(SIZE))  # the train images fill it: no room for targets
+        budget = {"images and targets": 2**30, "images only": train_images, "nothing": 0}[cache]
+        inputs = InputPipeline(project, samples, SIZE, batch, preprocess, augment, seed, budget, encode)
+        two_epochs = list(inputs.train_dataset(0, 1).as_numpy_iterator())
+        resumed = list(inputs.train_dataset(1, 1).as_numpy_iterator())
+        test = list(inputs.test_dataset().as_numpy_iterator())
+    assert (inputs._cached["train"] is not None) == (cache != "nothing")
+    assert (inputs._targets["train"] is not None) == (cache == "images and targets")
+
+    def model_input(image):
+        if preprocess is signed_normalization:
+            return image.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+        return image.astype(np.float32)[:, ::-1]
+
+    count, steps = samples.train_count, -(-samples.train_count // batch)
+    expected, moved_boxes = [], 0
+    for epoch in (0, 1):
+        for pos, k in enumerate(epoch_order(seed, epoch, count)):
+            boxes, classes = samples.train[1][k], samples.train[2][k]
+            image, moved, keep = augment.apply_with_boxes(raw["train"][k], boxes, [seed, epoch * _EPOCH_STRIDE + pos])
+            moved_boxes += not np.array_equal(moved, boxes)
+            expected.append((model_input(image), encode(moved[keep], classes[keep])))
+    assert 0 < moved_boxes < 2 * count  # both kinds met: boxes moved, and boxes as they were (cached target)
+    got = [(x, y) for xs, ys in two_epochs for x, y in zip(xs, ys)]
+    assert [len(xs) for xs, _ in two_epochs] == [5] * 6 + [2] + [5] * 6 + [2]
+    assert len(got) == len(expected)
+    for (x, y), (want_x, want_y) in zip(got, expected):
+        np.testing.assert_array_equal(x, want_x)
+        np.testing.assert_array_equal(y, want_y)
+    for (x, y), (rx, ry) in zip(two_epochs[steps:], resumed):  # a run resumed at epoch 2 reads the same
+        np.testing.assert_array_equal(x, rx)
+        np.testing.assert_array_equal(y, ry)
+    test_got = [(x, y) for xs, ys in test for x, y in zip(xs, ys)]
+    assert len(test_got) == samples.test_count
+    for k, (x, y) in enumerate(test_got):  # the test group: in id order, unaugmented
+        np.testing.assert_array_equal(x, model_input(raw["test"][k]))
+        np.testing.assert_array_equal(y, encode(samples.test[1][k], samples.test[2][k]))
 
 
 @pytest.mark.slow
