@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from ..errors import EiqError, InputError
 _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
 
 
-class Executor:
+class Executor(ABC):
     """Runs a model on batches of preprocessed inputs.
 
     Attributes:
@@ -41,9 +42,9 @@ class Executor:
     input_shape: tuple[int, int, int] = (0, 0, 0)
     metadata: dict[str, Any]
 
+    @abstractmethod
     def outputs(self, batch: np.ndarray) -> list[np.ndarray]:
         """Every output of the model on `batch` (float32, dequantized), in the model's output order."""
-        raise NotImplementedError(f"{type(self).__name__} must implement outputs(batch)")
 
     def __call__(self, batch: Any) -> np.ndarray:
         return self.outputs(np.asarray(batch, np.float32))[0]

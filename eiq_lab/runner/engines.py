@@ -10,6 +10,7 @@ import io
 import os
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def _threads(options: dict[str, str], engine: str) -> int | None:
     return int(value)
 
 
-class Engine:
+class Engine(ABC):
     """A loaded model that runs raw tensors.
 
     Attributes:
@@ -121,13 +122,13 @@ class Engine:
     _profile: dict[str, int] | None = None
     _compute: dict[str, Any]
 
+    @abstractmethod
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model once on `inputs` (name -> array in the input's dtype and shape); every output, raw."""
-        raise NotImplementedError
 
+    @abstractmethod
     def layers(self) -> list[dict[str, Any]]:
         """The model's layers: name, type, inputs (tensor names), tensor {shape, datatype}."""
-        raise NotImplementedError
 
     def set_profiling(self, enabled: bool) -> None:
         """Collect per-layer timings (`layer_timings`) after runs."""

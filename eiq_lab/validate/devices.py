@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from ..errors import EiqError
 from .local import LocalModel
 
 
-class Device:
+class Device(ABC):
     """Runs one model on raw input tensors.
 
     Attributes:
@@ -30,9 +31,9 @@ class Device:
         self.model_seconds: list[float] = []
         self.round_trip_seconds: list[float] = []
 
+    @abstractmethod
     def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
         """Raw outputs (the model's own dtypes) named in `outputs`, on raw `feeds`."""
-        raise NotImplementedError
 
     def timing(self) -> dict[str, Any]:
         """Average and total model time and round trip in milliseconds, and the number of runs."""
@@ -44,7 +45,7 @@ class Device:
             "total_ms": 1000 * float(np.sum(trip)) if trip else None,
         }
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a device holding nothing has nothing to release)
         """Release what the device holds (connections)."""
 
 

@@ -5,6 +5,7 @@ tensors), TFLite in LiteRT and ONNX in ONNX Runtime, raw tensors in and out with
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ def matches(info: TensorInfo, name: str) -> bool:
     return name in names or name.replace("/", "_") in {n.replace("/", "_") for n in names}
 
 
-class LocalModel:
+class LocalModel(ABC):
     """A model on this host that runs by tensor name.
 
     Attributes:
@@ -93,9 +94,9 @@ class LocalModel:
     outputs: list[TensorInfo]
     metadata: dict[str, Any]
 
+    @abstractmethod
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Raw output tensors (the model's own dtypes) on raw input tensors, by name."""
-        raise NotImplementedError
 
     def input(self, name: str) -> TensorInfo:
         return _find(self.inputs, name, "input", self.name)

@@ -8,10 +8,9 @@ import json
 import numpy as np
 from train.conftest import digits_template  # noqa: F401
 
+from convert.test_quantize import litert, project_arrays, trained  # noqa: F401  (fixtures are found by name)
 from eiq_lab.cli.main import main
 from eiq_lab.convert.quantization_report import format_report, quantization_report
-
-from .test_quantize import litert, project_arrays, trained  # noqa: F401  (fixtures are found by name)
 
 
 def test_report_compares_float_and_int8_and_keeps_the_worst_layers_float(trained, tmp_path):  # noqa: F811

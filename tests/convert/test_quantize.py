@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from train.conftest import digits_template  # noqa: F401  (pytest finds fixtures by name; tests/ is on sys.path)
 
+from convert.tiny_sources import run_tflite
 from eiq_lab.cli.main import main
 from eiq_lab.convert.quantize import equalize_model, quantize_model
 from eiq_lab.convert.tflite import quantize_concrete, weight_scales
@@ -84,20 +85,13 @@ def litert(path, allocate=True):
 
 
 def litert_predict(path, x):
-    """Top-1 classes and raw outputs of a TFLite model on float inputs x, quantizing the input if it is int."""
-    interpreter = litert(path)
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    results = []
-    for image in x:
-        value = image[None]
-        if inp["dtype"] != np.float32:
-            scale, zero = inp["quantization"]
-            info = np.iinfo(inp["dtype"])
-            value = np.clip(np.round(value / scale + zero), info.min, info.max).astype(inp["dtype"])
-        interpreter.set_tensor(inp["index"], value)
-        interpreter.invoke()
-        results.append(interpreter.get_tensor(out["index"])[0])
-    return np.stack(results).argmax(1), inp["dtype"], out["dtype"]
+    """Top-1 classes of a TFLite model on float inputs x (int I/O quantized), and its input and output types."""
+    details = litert(path)
+    return (
+        run_tflite(path, x).argmax(1),
+        details.get_input_details()[0]["dtype"],
+        details.get_output_details()[0]["dtype"],
+    )
 
 
 def kernel_scales(path):
