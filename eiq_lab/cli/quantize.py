@@ -29,21 +29,10 @@ def _quantize(args: argparse.Namespace) -> int:
             from ..errors import InputError
 
             raise InputError(f"wrote {result.path}; the quantization report compares a Keras model, not ONNX")
-        from ..convert.quantize import correct_bias, equalize_model
-        from ..evaluate.executors import load_keras
-
-        model = load_keras(args.src)
-        if args.equalize:
-            model, _ = equalize_model(model)
-        if args.bias_correction:
-            from ..convert.calibration import calibration_samples
-
-            shape = model.input_shape[1:]
-            calibration = calibration_samples(samples, shape, args.num_samples, normalization=args.normalization)
-            model, _ = correct_bias(model, calibration, per_channel=not args.per_tensor)
         report = quantization_report(
-            model, args.report, samples=samples, num_samples=args.num_samples, per_channel=not args.per_tensor,
-            normalization=args.normalization, keep_float=args.keep_float,
+            args.src, args.report, samples=samples, num_samples=args.num_samples, per_channel=not args.per_tensor,
+            normalization=args.normalization, keep_float=args.keep_float, equalize=args.equalize,
+            bias_correction=args.bias_correction,
         )  # fmt: skip
     if args.json:
         print_json({"quantized": result.to_json(), "report": None if report is None else report.to_json()})

@@ -155,6 +155,8 @@ def quantization_report(
     keep_float: int = DEFAULT_KEEP_FLOAT,
     classes: list[str] | None = None,
     debug_samples: int = DEBUG_SAMPLES,
+    equalize: bool = False,
+    bias_correction: bool = False,
 ) -> QuantizationReport:
     """Compare a float classifier with its int8 TFLite model on a project's test group.
 
@@ -173,6 +175,7 @@ def quantization_report(
         keep_float: how many of the worst layers the selective model keeps in float.
         classes: the model's class names in output order (default: see `_classes`).
         debug_samples: calibration samples the per-layer comparison runs on.
+        equalize, bias_correction: prepare the model as `quantize_model` does with the same options.
 
     Raises:
         InputError: the project has no test image of the classes, the classes do not match the outputs, or a
@@ -184,6 +187,7 @@ def quantization_report(
     from ..train.data import InputPipeline
     from ..train.samples import class_samples
     from .calibration import calibration_samples
+    from .quantize import correct_bias, equalize_model
     from .tflite import keras_converter, to_tflite
 
     tf = framework.tf()
@@ -192,6 +196,7 @@ def quantization_report(
             return quantization_report(
                 model, opened, samples=samples, num_samples=num_samples, per_channel=per_channel,
                 normalization=normalization, keep_float=keep_float, classes=classes, debug_samples=debug_samples,
+                equalize=equalize, bias_correction=bias_correction,
             )  # fmt: skip
     if isinstance(model, (str, Path)):
         model = load_keras(model)
@@ -201,6 +206,10 @@ def quantization_report(
     calibration = calibration_samples(
         project.path if samples is None else samples, shape, num_samples, normalization=normalization
     )  # fmt: skip
+    if equalize:  # the same preparation `quantize_model` applies before converting
+        model, _ = equalize_model(model)
+    if bias_correction:
+        model, _ = correct_bias(model, calibration, per_channel=per_channel)
     classes = _classes(project, model, classes)
     inputs = InputPipeline(
         project, class_samples(project, classes), shape, 32, NORMALIZATIONS[normalization][0]

@@ -57,3 +57,8 @@ def test_eiq_quantize_report_prints_the_report(trained, tmp_path, capsys):  # no
     assert len(printed["report"]["selective"]["kept_float"]) == 1 and printed["report"]["images"] == 30
     assert main(argv) == 0
     assert "accuracy float" in capsys.readouterr().out
+    # the report judges the model the file was made from: equalized (the same function in float) when asked
+    assert main([*argv, "--per-tensor", "--equalize", "--json"]) == 0
+    equalized = json.loads(capsys.readouterr().out)
+    assert equalized["quantized"]["equalized"] and equalized["report"]["per_channel"] is False
+    assert abs(equalized["report"]["float_accuracy"] - printed["report"]["float_accuracy"]) <= 1 / 30
