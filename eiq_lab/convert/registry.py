@@ -160,14 +160,19 @@ def _builtins() -> list[PluginInfo]:
     for short in BUILTIN:
         module_name = f"{__package__}.plugins.{short}"
         info = PluginInfo(short, __version__, module_name, "built-in")
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:  # listed with its error; the others still work
-            info.status, info.problem = BROKEN, f"cannot import {module_name}: {type(exc).__name__}: {exc}"
-            found.append(info)
-            continue
-        found.append(_describe(info, module))
+        found.append(_loaded(info, module_name, lambda name=module_name: importlib.import_module(name)))
     return found
+
+
+def _loaded(info: PluginInfo, what: str, load: Any) -> PluginInfo:
+    """`info` described from the module `load()` returns, or marked broken with the import error (a broken
+    plugin is listed with its error; the others still work)."""
+    try:
+        module = load()
+    except Exception as exc:
+        info.status, info.problem = BROKEN, f"cannot import {what}: {type(exc).__name__}: {exc}"
+        return info
+    return _describe(info, module)
 
 
 def _entry_points() -> list[PluginInfo]:
@@ -184,13 +189,7 @@ def _entry_points() -> list[PluginInfo]:
             info = PluginInfo(name, dist.version if dist is not None else "?", module_name, f"entry point {group}")
             info.distribution = dist_name
             info.icon, info.info_page = _assets(module_name)
-            try:
-                module = ep.load()
-            except Exception as exc:
-                info.status, info.problem = BROKEN, f"cannot import {ep.value}: {type(exc).__name__}: {exc}"
-                found.append(info)
-                continue
-            found.append(_describe(info, module))
+            found.append(_loaded(info, ep.value, ep.load))
     return found
 
 
