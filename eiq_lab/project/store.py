@@ -147,6 +147,11 @@ class Project(Labelling, Pipelines, Runs, Exports):
         value = self._scalar("SELECT value FROM meta WHERE key = ?", (key,))
         return default if value is None else value
 
+    def meta_keys(self, prefix: str = "") -> list[str]:
+        """The metadata keys starting with `prefix`, sorted."""
+        rows = self._query("SELECT key FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key", (len(prefix), prefix))
+        return [r[0] for r in rows]
+
     def set_meta(self, key: str, value: str | None) -> None:
         with self.transaction():
             if value is None:
