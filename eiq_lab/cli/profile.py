@@ -6,52 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import InputError
 from .output import add_flag, print_json
-
-
-def _remote(args: argparse.Namespace) -> Any:
-    """Profile on a ModelRunner (started with ``-d prof``): its per-layer timings of one run."""
-    import numpy as np
-
-    from ..runner.client import ModelClient
-    from ..runner.profiling import LayerTiming, Profile
-
-    client = ModelClient(args.uri, args.model, callback=lambda _: None)
-    try:
-        rng = np.random.default_rng(0)
-        inputs = {}
-        for item in client.describe().get("inputs") or []:
-            dtype = np.dtype(str(item.get("datatype", "FLOAT32")).lower())
-            shape = [d if d > 0 else 1 for d in item["shape"]]
-            if np.issubdtype(dtype, np.integer):
-                inputs[item["name"]] = rng.integers(-128 if dtype == np.int8 else 0, 127, shape).astype(dtype)
-            else:
-                inputs[item["name"]] = rng.uniform(-1, 1, shape).astype(dtype)
-        client.run(inputs, params={"run": args.runs})
-        layers = [
-            LayerTiming(
-                name=name, type=str(layer["type"]), original=[], shape=layer["shape"],
-                datatype=str(layer["datatype"] or ""), avg_ns=float(layer["timing"]), total_ns=float(layer["timing"]),
-                count=1,
-            )
-            for name, layer in client.get_layers().items()
-            if layer["timing"] is not None
-        ]  # fmt: skip
-        if not layers:
-            raise InputError(
-                f"the runner at {client.uri} reported no layer timings; start it in profiling mode: eiq-runner -d prof"
-            )
-        info = client.info()
-        settings = {"uri": client.uri, "runner_engine": info.get("engine"), "runs": args.runs}
-        return Profile("remote", client.get_model_name(), layers, client.get_timing_info()[2] * 1e9, settings)
-    finally:
-        client.close()
 
 
 def _profile(args: argparse.Namespace) -> int:
     if getattr(args, "uri", None):
-        profile = _remote(args)
+        from ..runner.remote import profile_remote
+
+        profile = profile_remote(args.uri, args.model, runs=args.runs)
     else:
         from ..runner.profiling import profile_model
 

@@ -122,3 +122,54 @@ def _dequantize(value: np.ndarray, item: dict[str, Any]) -> np.ndarray:
     if value.dtype != np.float32 and scale:
         return ((value.astype(np.float32) - int(item.get("zero_point") or 0)) * scale).astype(np.float32)
     return value.astype(np.float32)
+
+
+def profile_remote(uri: str, model: str | os.PathLike | bytes | None = None, *, runs: int = 10) -> Any:
+    """Profile a model on a ModelRunner started in profiling mode (``eiq-runner -d prof``): its per-layer timings
+    of `runs` inferences on random inputs of the model's own shapes and types.
+
+    Args:
+        uri: the runner (``host:port``, a URL, or a target name from `eiq targets`).
+        model: a model file or bytes to upload first (default: the model the runner holds).
+        runs: inferences to time.
+
+    Returns:
+        A `Profile` with engine ``remote``.
+
+    Raises:
+        InputError: the runner reports no layer timings (it is not in profiling mode).
+        EiqError: the runner cannot be reached or refused the model.
+    """
+    from .profiling import LayerTiming, Profile
+    from .targets import resolve_uri
+
+    client = ModelClient(resolve_uri(uri), model, callback=lambda _: None)
+    try:
+        rng = np.random.default_rng(0)
+        inputs = {}
+        for item in client.describe().get("inputs") or []:
+            dtype = np.dtype(str(item.get("datatype", "FLOAT32")).lower())
+            shape = [d if d > 0 else 1 for d in item["shape"]]
+            if np.issubdtype(dtype, np.integer):
+                inputs[item["name"]] = rng.integers(-128 if dtype == np.int8 else 0, 127, shape).astype(dtype)
+            else:
+                inputs[item["name"]] = rng.uniform(-1, 1, shape).astype(dtype)
+        client.run(inputs, params={"run": int(runs)})
+        layers = [
+            LayerTiming(
+                name=name, type=str(layer["type"]), original=[], shape=layer["shape"],
+                datatype=str(layer["datatype"] or ""), avg_ns=float(layer["timing"]), total_ns=float(layer["timing"]),
+                count=1,
+            )
+            for name, layer in client.get_layers().items()
+            if layer["timing"] is not None
+        ]  # fmt: skip
+        if not layers:
+            raise InputError(
+                f"the runner at {client.uri} reported no layer timings; start it in profiling mode: eiq-runner -d prof"
+            )
+        info = client.info()
+        settings = {"uri": client.uri, "runner_engine": info.get("engine"), "runs": int(runs)}
+        return Profile("remote", client.get_model_name(), layers, client.get_timing_info()[2] * 1e9, settings)
+    finally:
+        client.close()
