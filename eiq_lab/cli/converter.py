@@ -8,12 +8,10 @@ pair of formats; list, install and uninstall plugins; set up the plugins that ne
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import InputError
 from .output import EXIT_USAGE, print_json, run_command
 
 PROG = "eiq-converter"
@@ -122,16 +120,9 @@ def _ask(question: str) -> bool:
 def _setup(args: argparse.Namespace) -> int:
     from ..convert import registry
 
-    info = registry.get(args.setup)
-    setup = getattr(info.module, "plugin_setup", None)
-    if not callable(setup):
-        raise InputError(f"plugin {info.name} has no managed environment to set up; --setup takes onnx2tf or rtm")
     log = (lambda text: print(text, file=sys.stderr)) if args.json else print
-    kwargs: dict[str, Any] = {"accept_license": args.accept_license, "remove": args.remove, "log": log}
-    if "ask" in inspect.signature(setup).parameters:
-        kwargs["ask"] = _ask
-    message = setup(**kwargs)
-    print_json({"plugin": info.name, "message": message}) if args.json else print(message)
+    message = registry.setup(args.setup, accept_license=args.accept_license, remove=args.remove, log=log, ask=_ask)
+    print_json({"plugin": args.setup, "message": message}) if args.json else print(message)
     return 0
 
 

@@ -13,6 +13,7 @@ import configparser
 import importlib
 import importlib.metadata as metadata
 import importlib.util
+import inspect
 import os
 import shutil
 import subprocess
@@ -562,3 +563,28 @@ def uninstall(name: str) -> PluginInfo:
          f"uninstalling {info.name}")  # fmt: skip
     importlib.invalidate_caches()
     return info
+
+
+def setup(name: str, *, accept_license: bool = False, remove: bool = False, log: Any = None, ask: Any = None) -> str:
+    """Set up (or remove) a plugin's managed environment (onnx2tf, rtm): the guide's plugin readiness step.
+
+    Args:
+        accept_license: the user accepts the vendor's licence (a plugin that needs one refuses without it).
+        remove: remove the environment instead.
+        log: called with progress lines (default: none).
+        ask: called with a yes/no question when the plugin wants one answered interactively.
+
+    Returns:
+        The plugin's message (what was done, or the licence to accept).
+
+    Raises:
+        InputError: the plugin has no managed environment.
+    """
+    info = get(name)
+    plugin_setup = getattr(info.module, "plugin_setup", None)
+    if not callable(plugin_setup):
+        raise InputError(f"plugin {info.name} has no managed environment to set up; setup takes onnx2tf or rtm")
+    kwargs: dict[str, Any] = {"accept_license": accept_license, "remove": remove, "log": log or (lambda _: None)}
+    if ask is not None and "ask" in inspect.signature(plugin_setup).parameters:
+        kwargs["ask"] = ask
+    return plugin_setup(**kwargs)

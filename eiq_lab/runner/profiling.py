@@ -107,6 +107,30 @@ class Profile:
             out[key] = out.get(key, 0.0) + layer.avg_ns
         return out
 
+    def layer_statistics(self) -> dict[str, list[float]]:
+        """Per-layer statistics to chart, each a list in layer order: time (us), share of the whole model (%)
+        and the cumulative share (%)."""
+        total = self.total_ns or 1.0
+        times = [layer.avg_ns / 1e3 for layer in self.layers]
+        shares = [100 * layer.avg_ns / total for layer in self.layers]
+        return {"time (us)": times, "share (%)": shares, "cumulative (%)": list(np.cumsum(shares))}
+
+    def statistics(self) -> dict[str, Any]:
+        """The whole model's statistics (the guide's "Total Model Statistics"): execution time, layer count,
+        the layers' sum against the whole, and what the engine measured besides (Vela: cycles, MACs, memory)."""
+        out: dict[str, Any] = {
+            "engine": self.engine,
+            "execution_time (us)": round(self.total_ns / 1e3, 1),
+            "layers": len(self.layers),
+            "layers sum (us)": round(self.layers_ns / 1e3, 1),
+            "layers sum / whole": round(self.layers_ns / self.total_ns, 3) if self.total_ns else None,
+        }
+        for key in ("cycles", "macs", "sram_bytes", "dram_bytes", "cpu_layers", "clock_hz", "accelerator",
+                    "threads", "xnnpack", "runs", "method", "uri", "runner_engine"):  # fmt: skip
+            if key in self.settings:
+                out[key] = self.settings[key]
+        return out
+
     def to_json(self) -> dict[str, Any]:
         """The profile as JSON-ready values: layers, by op type, totals and settings."""
         return {
