@@ -27,6 +27,8 @@ PANELS: dict[str, tuple[str, str]] = {
     "export": ("export", "Export"),
     "devices": ("devices", "RemoteDevices"),
     "portal": ("portal", "Portal"),
+    "model_tool": ("model_tool", "ModelTool"),
+    "plugins": ("plugins", "Plugins"),
 }
 
 __all__ = [cls for _, cls in PANELS.values()] + ["PANELS", "panel_class"]
