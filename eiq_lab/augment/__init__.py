@@ -20,7 +20,7 @@ from .catalog import (
 from .operators import Operator, operator, operators, register_operator
 from .parameters import Parameter
 from .pipeline import DEFAULT_PROBABILITY, MIN_BOX_VISIBILITY, Pipeline, Step
-from .preview import load_image, preview
+from .preview import PreviewSample, load_image, preview, preview_project
 
 __all__ = [
     "DEFAULT_PROBABILITY",
@@ -29,6 +29,7 @@ __all__ = [
     "Operator",
     "Parameter",
     "Pipeline",
+    "PreviewSample",
     "Step",
     "add_step",
     "create_pipeline",
@@ -41,6 +42,7 @@ __all__ = [
     "operators",
     "pipeline_names",
     "preview",
+    "preview_project",
     "register_operator",
     "remove_step",
     "rename_pipeline",
