@@ -336,6 +336,30 @@ class Project(Labelling, Pipelines, Runs, Exports):
         where, params = self._image_filter(group, label, annotated)
         return self._scalar(f"SELECT count(*) FROM images{where}", params)
 
+    def adjacent_image(
+        self,
+        image: int | ProjectImage | None,
+        *,
+        previous: bool = False,
+        group: str | None = ANY,
+        label: str | int | None = None,
+        annotated: bool | None = None,
+    ) -> ProjectImage | None:
+        """The next (or previous) matching image by id after `image`, or ``None`` at the end.
+
+        Args:
+            image: where to start (``None``: from the first, or with ``previous`` the last, image).
+            previous: look backwards.
+            group, label, annotated: the filters of `images` (``annotated=False``: next unlabeled image).
+        """
+        where, params = self._image_filter(group, label, annotated)
+        if image is not None:
+            where += (" AND " if where else " WHERE ") + ("id < ?" if previous else "id > ?")
+            params.append(id_of(image))
+        order = "DESC" if previous else "ASC"
+        rows = self._query(f"SELECT {_IMAGE_COLUMNS} FROM images{where} ORDER BY id {order} LIMIT 1", params)
+        return self._image(rows[0]) if rows else None
+
     def set_grouping(self, images: Iterable[int | ProjectImage] | int | ProjectImage, grouping: str | None) -> int:
         """Move images to ``"train"``, ``"test"`` or no group; returns how many changed."""
         group = normalize_group(grouping)

@@ -1,4 +1,4 @@
-"""Jupyter panels (ipywidgets, bqplot, ipyannotations), one module each, usable alone in any notebook, and the
+"""Jupyter panels (ipywidgets, bqplot, jupyter-bbox-widget), one module each, usable alone in any notebook, and the
 Portal that chains them. Panels call the engine; they hold no state of their own that the project does not.
 
 Example:
