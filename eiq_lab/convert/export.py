@@ -189,6 +189,51 @@ def quantized_executor(
     return LiteRTExecutor(data, f"run {record.id} (int8 {kind}, {input_type} in, {output_type} out)")
 
 
+def run_tflite(
+    project: Any,
+    run: int | str = "last",
+    *,
+    quantize: bool = False,
+    per_channel: bool = True,
+    input_type: str = "float32",
+    output_type: str = "float32",
+    num_samples: int = DEFAULT_SAMPLES,
+) -> bytes:
+    """A run's model as TFLite bytes, float32 or post-training int8, with its labels and metadata embedded (as
+    `export_run` writes them) but nothing written or recorded: what validation uploads to a remote device.
+
+    Raises:
+        InputError: a bad input/output type (or integer types without `quantize`), or a run without a model or,
+            for `quantize`, without train images.
+    """
+    from ..evaluate.runs import run_input
+    from ..models import registry
+    from ..train import TrainingSettings, load_run_model
+    from .tflite import to_tflite, with_metadata
+
+    record = project.run(run)
+    settings = TrainingSettings.from_json(record.settings)
+    plugin = registry().get(settings.model, task=settings.task)
+    samples = None
+    if quantize:
+        inputs = run_input(project, settings, plugin, list(record.labels))
+        samples = lambda: inputs.preprocessed("train", num_samples)  # noqa: E731
+    data = to_tflite(
+        load_run_model(project, record.id), quantize=quantize, samples=samples, per_channel=per_channel,
+        input_type=input_type, output_type=output_type,
+    )  # fmt: skip
+    metadata = run_metadata(project, record.id, plugin, settings)
+    metadata["quantization"] = (
+        {"type": "int8", "per_channel": per_channel, "input_type": input_type, "output_type": output_type}
+        if quantize
+        else {"type": "float32"}
+    )
+    entries = {"eiq_metadata": json.dumps(metadata).encode(), "labels": ("\n".join(record.labels) + "\n").encode()}
+    if "anchors" in metadata:
+        entries["ssd_anchor_boxes"] = np.asarray(metadata["anchors"], np.float32).tobytes()
+    return with_metadata(data, entries)
+
+
 def _target(project: Any, run: int, fmt: str, output: str | os.PathLike | None) -> Path:
     path = Path(output) if output is not None else project.path.with_name(f"{project.path.stem}_run{run}")
     if fmt != "savedmodel" and (output is None or path.suffix == ""):
