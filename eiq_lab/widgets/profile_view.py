@@ -94,9 +94,13 @@ class ProfileView(Panel):
         self.add_class("eiq-profile")
 
     def set_model(self, path: str | Path) -> None:
+        """Profile `path` next; the target starts on this host's engine for its format."""
         self.path = Path(path)
         self.profile = None
         self.results.layout.display = "none"
+        engine = "onnx" if self.path.suffix.lower() == ".onnx" else "tflite"
+        if self.target.value[0] in ("tflite", "onnx"):
+            self.target.value = next(value for value in HOST_TARGETS.values() if value[0] == engine)
 
     def start(self) -> Any:
         """Profile the model on the chosen target (long work, on a background thread)."""

@@ -230,7 +230,23 @@ def test_model_files_open_in_the_model_tool(lab, lab_page, screenshot):
     summary = tool.locator(".eiq-model-summary")
     summary.filter(has_text="scores.onnx").wait_for(timeout=PORTAL_TIMEOUT_MS)
     assert "12 parameters" in summary.inner_text()  # the 4x3 weight written above
+    # the graph: netron, served by the kernel and reached through jupyter-server-proxy, draws the real node
+    frame = tool.locator("iframe.eiq-netron-frame")
+    graph = tool.frame_locator("iframe.eiq-netron-frame")
+    graph.locator("g.node", has_text="MatMul").first.wait_for(timeout=PORTAL_TIMEOUT_MS)
+    assert "/proxy/" in frame.get_attribute("src")
     screenshot(page, "lab-model-tool")
+    # profiling on this host's ONNX Runtime: the per-layer chart gets a bar for the MatMul
+    tool.locator(".lm-TabBar-tab, .widget-tab .p-TabBar-tab, [role=tab]", has_text="Profile").first.click()
+    profile = tool.locator(".eiq-profile")
+    chosen = profile.locator("select").first.evaluate("s => s.options[s.selectedIndex].text.replace(/\\s/g, ' ')")
+    assert chosen == "this host: ONNX Runtime"  # an ONNX model: its engine preselected
+    profile.locator(".eiq-profile-run").click()
+    bars = profile.locator(".eiq-profile-layers rect.bar")
+    bars.first.wait_for(timeout=PORTAL_TIMEOUT_MS)
+    assert bars.count() == 1
+    assert "execution_time (us)" in profile.locator(".eiq-profile-totals").inner_text()
+    screenshot(page, "lab-model-tool-profile")
     saved = json.loads((lab.root / "models" / "scores.onnx - Model Tool.ipynb").read_text())
     assert "".join(saved["cells"][-1]["source"]).endswith("ModelTool('scores.onnx')")
 
