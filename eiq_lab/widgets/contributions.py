@@ -16,6 +16,16 @@ from .base import describe_error
 log = logging.getLogger("eiq_lab.widgets")
 
 
+def contributions(project: Any, location: str, extensions: Any = None) -> Contributions:
+    """The extension buttons of `location` for a panel on `project`: from the Portal's shared `extensions`, else
+    the installed extensions loaded for this panel."""
+    if extensions is None:
+        from ..extensions import Extensions
+
+        extensions = Extensions.load(project)
+    return Contributions(extensions, location)
+
+
 class Contributions(w.VBox):
     """The extension buttons of one location (e.g. ``"deploy/export-settings"``); `refresh()` re-checks the
     `when` clauses (call it after anything that changes the context keys, such as an export).

@@ -18,6 +18,7 @@ from ..project.imagefile import BadImage
 from ..project.split import DEFAULT_TEST_HOLDOUT
 from ..project.thumbnails import ThumbnailCache, shared_cache
 from .base import Panel
+from .contributions import contributions
 
 #: Thumbnails per page.
 PAGE_SIZE = 48
@@ -90,7 +91,14 @@ class Curator(Panel):
 
     title = "Data Set Curator"
 
-    def __init__(self, project: Project, *, page_size: int = PAGE_SIZE, cache: ThumbnailCache | None = None):
+    def __init__(
+        self,
+        project: Project,
+        *,
+        page_size: int = PAGE_SIZE,
+        cache: ThumbnailCache | None = None,
+        extensions: Any = None,
+    ):
         if int(page_size) < 1:
             raise InputError(f"page size must be at least 1; received {page_size!r}")
         self.project = project
@@ -178,6 +186,8 @@ class Curator(Panel):
         )  # fmt: skip
         holdout_row = w.HBox([self.holdout, self.reshuffle, self.holdout_button], layout=w.Layout(align_items="center"))
         holdout_row.add_class("eiq-curator-holdout-box")
+        # the guide's dataset/utility location: extensions' buttons in the curator's sidebar
+        self.contributions = contributions(project, "dataset/utility", extensions)
         pager = w.HBox([self.prev_button, self.page_box, self.next_button, self.page_info])
         pager.add_class("eiq-curator-pager")
         super().__init__(
@@ -185,7 +195,8 @@ class Curator(Panel):
         )
         # messages (a refused upload, the holdout's counts) above the grid, where the user is looking
         self.children = [
-            self.heading, self.counts, toolbar, holdout_row, self.progress_view, self.status, self.camera_area,
+            self.heading, self.counts, toolbar, self.contributions, holdout_row, self.progress_view, self.status,
+            self.camera_area,
             pager, self.grid, self.empty, self.detail,
         ]  # fmt: skip
         self.add_class("eiq-curator")

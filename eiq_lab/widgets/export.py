@@ -14,6 +14,7 @@ import ipywidgets as w
 from ..convert.export import FORMATS, QUANTIZABLE
 from ..errors import InputError
 from .base import Panel
+from .contributions import contributions
 from .validation import IO_TYPES, _percent
 
 #: What each format is called in the format list.
@@ -59,8 +60,10 @@ class Export(Panel):
 
     title = "Export model"
 
-    def __init__(self, project: Any, run: int | str | None = None, report: Any = None):
+    def __init__(self, project: Any, run: int | str | None = None, report: Any = None, *, extensions: Any = None):
         self.project = project
+        # the guide's deploy/export-settings location: extensions' buttons, shown as their when clause says
+        self.contributions = contributions(project, "deploy/export-settings", extensions)
         self.result: Any = None
         self._on_open_model: Callable[[str], None] | None = None
         self._destination_auto = True
@@ -105,7 +108,8 @@ class Export(Panel):
             [
                 self.run_choice, self.summary, w.HTML("<h4 style='margin:6px 0'>Export settings</h4>"), self.format,
                 self.quantize, self.quant_options, self.labels_note, self.destination, self.parity_images,
-                w.HBox([self.export_button, self.open_button]), self.result_view, self.exports_view,
+                w.HBox([self.export_button, self.open_button]), self.contributions, self.result_view,
+                self.exports_view,
             ]
         )  # fmt: skip
         self.add_class("eiq-export")
@@ -324,5 +328,6 @@ class Export(Panel):
             ]
         )
         self.on_open_model = self._on_open_model  # shows the button when a Model Tool is wired
+        self.contributions.refresh()  # the context keys follow the export just recorded
         self._show_exports()
         self.say(f"exported {result.path.name} ({record.size:,} bytes; export {record.id})", "ok")
