@@ -5,10 +5,12 @@ palette and the eIQ menu, "Open in eIQ Model Tool" on model files, and the serve
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 
 import pytest
+from extensions.conftest import install_sample
 
 from browser.conftest import PAGE_TIMEOUT_MS
 from browser.lab import LabServer
@@ -48,6 +50,24 @@ def write_tiny_onnx(path) -> None:
     onnx.save(model, str(path))
 
 
+def write_extension_notebook(path) -> None:
+    """A notebook: an Export panel on a new project, then a cell recording a quantized TFLite export."""
+    import nbformat
+
+    cells = [
+        "from eiq_lab.project import create_project\nfrom eiq_lab.widgets import Export\n"
+        "project = create_project('extension.eiqp')\npanel = Export(project)\npanel",
+        "settings = {'format': 'tflite', 'type': 'int8'}\n"
+        "project.add_export(None, 'tflite', '/m/model_int8.tflite', settings, 1, '0' * 64)\n"
+        "panel.contributions.refresh()",
+    ]
+    kernel = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata={"kernelspec": kernel}
+    )
+    nbformat.write(notebook, str(path))
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, eiq_home, request) -> LabServer:
     """jupyter-lab on a temporary root with a TFLite file, a SavedModel folder and a plain folder in models/."""
@@ -59,8 +79,12 @@ def lab(tmp_path_factory, eiq_home, request) -> LabServer:
     # only its name matters to the file browser's menu (the Model Tool opens the real ONNX model below)
     (models / "net.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3")
     write_tiny_onnx(models / "scores.onnx")
+    write_extension_notebook(root / "extension.ipynb")
     state = tmp_path_factory.mktemp("lab-state")
-    server = LabServer(root, state, {"EIQ_HOME": str(eiq_home)}, state / "jupyter-lab.log")
+    # the sample extension package installed for the server's kernels, as pip would install it
+    site = install_sample(tmp_path_factory.mktemp("site"))
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH", "")]))
+    server = LabServer(root, state, {"EIQ_HOME": str(eiq_home), "PYTHONPATH": path}, state / "jupyter-lab.log")
     failed = request.session.testsfailed
     yield server
     server.stop()
@@ -282,3 +306,28 @@ def test_the_notebooks_endpoint_reuses_numbers_and_refuses(lab):
     assert lab.request("GET", "eiq-lab/saved-models?path=models") == (200, {"saved_models": ["models/saved"]})
     assert not (lab.root / "models" / "images - Model Tool.ipynb").exists()
     assert not (lab.root / "models" / "gone.onnx - Model Tool.ipynb").exists()
+
+
+@pytest.mark.browser
+def test_an_extension_button_shows_only_when_its_condition_holds(lab, lab_page, screenshot):
+    page = lab_page
+    browse_root(page)
+    page.locator("#filebrowser .jp-DirListing-item", has_text="extension.ipynb").dblclick()
+    notebook = visible_notebook(page, "extension.ipynb")
+    # run the cells one by one with the toolbar's run button once the kernel is idle
+    page.locator(".jp-StatusBar-TextItem", has_text="Idle").first.wait_for(timeout=PORTAL_TIMEOUT_MS)
+    run = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) [data-command='notebook:run-cell-and-select-next']")
+    notebook.locator(".jp-Cell .jp-InputPrompt").first.click()
+    run.click()
+    export = notebook.locator(".eiq-export")
+    export.wait_for(timeout=PORTAL_TIMEOUT_MS)
+    flash = export.locator(".eiq-contribution", has_text="Flash to board")
+    assert flash.count() == 0  # nothing exported yet: modelExported is false
+    screenshot(page, "lab-extension-hidden")
+    run.click()  # the second cell records a quantized TFLite export and refreshes the buttons
+    flash.wait_for(timeout=PORTAL_TIMEOUT_MS)
+    flash.click()
+    message = export.locator(".eiq-contribution-message")
+    message.wait_for()
+    assert "flashed /m/model_int8.tflite (flash number 1)" in message.inner_text()
+    screenshot(page, "lab-extension-shown")
