@@ -112,6 +112,19 @@ def settings_layers(project: Any, settings: TrainingSettings) -> list[LayerInfo]
         InputError: the settings are invalid, or the plugin cannot build the model with them.
         NotFoundError: no model of that name.
     """
+    model = settings_model(project, settings)
+    clusters = settings.cluster.clusters if settings.cluster is not None else None
+    return model_layers(model, clusters)
+
+
+def settings_model(project: Any, settings: TrainingSettings) -> Any:
+    """The Keras model a run with `settings` would train on `project`, with random weights (see
+    `settings_layers`); the Model Tool's layer-selection mode opens it.
+
+    Raises:
+        InputError: the settings are invalid, or the plugin cannot build the model with them.
+        NotFoundError: no model of that name.
+    """
     from ..models import registry, wizard
     from .trainer import plugin_params
 
@@ -121,12 +134,10 @@ def settings_layers(project: Any, settings: TrainingSettings) -> list[LayerInfo]
     shape = plugin.check_input_shape(tuple(settings.input_size), None)
     params = plugin_params(plugin, settings)
     classes = _class_count(project, settings.task)
-    clusters = settings.cluster.clusters if settings.cluster is not None else None
     try:
-        model = plugin.get_model(shape, classes, None, params)
+        return plugin.get_model(shape, classes, None, params)
     except Exception as exc:
         raise InputError(f"model {name} could not be built for input {shape} and {classes} classes: {exc}") from None
-    return model_layers(model, clusters)
 
 
 def run_layers(project: Any, run: int | str = "last") -> list[LayerInfo]:

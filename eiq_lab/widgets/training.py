@@ -55,6 +55,11 @@ class Training(Panel):
         self.list_layers = w.Button(description="List the model's layers", icon="list", layout=w.Layout(width="300px"))
         self.list_layers.add_class("eiq-training-list-layers")
         self.list_layers.on_click(self.guarded(self._list_layers))
+        self.pick_layers = w.Button(description="Choose in the Model Tool", icon="sitemap",
+                                    layout=w.Layout(width="300px"))  # fmt: skip
+        self.pick_layers.add_class("eiq-training-pick-layers")
+        self.pick_layers.on_click(self.guarded(self._pick_layers))
+        self.model_tool_area = w.VBox()
         self.layer_table = w.HTML(layout=w.Layout(width="300px"))
         self.layer_table.add_class("eiq-training-layers")
         layer_help = w.HTML(
@@ -63,12 +68,12 @@ class Training(Panel):
             "builds.</div>",
             layout=w.Layout(width="300px"),
         )
-        self.form = TrainingForm([self.list_layers, layer_help, self.layer_table])
+        self.form = TrainingForm([self.list_layers, self.pick_layers, layer_help, self.layer_table])
         self.form.layout = w.Layout(width="360px", min_width="340px")
         self.form.on_edit = self._edited
         self._build_actions()
         right = w.VBox(
-            [self.actions, self.restore_box, self.chart, self.summary, self.notes, self.compare],
+            [self.actions, self.restore_box, self.chart, self.summary, self.notes, self.compare, self.model_tool_area],
             layout=w.Layout(flex="1 1 480px", min_width="420px"),
         )
         super().__init__([self.model_line, w.HBox([self.form, right], layout=w.Layout(flex_flow="row wrap"))])
@@ -297,6 +302,40 @@ class Training(Panel):
         self.say("building the model to list its layers...")
         work = lambda progress: settings_layers(self.project, settings)  # noqa: E731
         self.run(work, on_done=self._show_layers, busy=[self.list_layers, self.start_button])
+
+    def _pick_layers(self, _: Any = None) -> None:
+        """Open the draft's model in the Model Tool's layer-selection mode; its choice fills the pruning and
+        clustering layer lists (the layers each can take)."""
+        import tempfile
+        from pathlib import Path
+
+        from ..train.layers import model_layers, settings_model
+
+        settings = self.settings()
+        folder = Path(tempfile.mkdtemp(prefix="eiq-layers-"))
+
+        def work(progress: Any) -> tuple[Path, list[Any]]:
+            progress.start("model", total=None, message="building the model to choose its layers")
+            model = settings_model(self.project, settings)
+            path = folder / f"{model.name or 'model'}.h5"
+            model.save(path)
+            return path, model_layers(model)
+
+        def show(result: tuple[Path, list[Any]]) -> None:
+            from .model_tool import ModelTool
+
+            path, layers = result
+            self._show_layers(layers)
+            tool = ModelTool(path, select=True)
+            tool.on_selection = self._layers_chosen
+            self.model_tool_area.children = [tool]
+
+        self.run(work, on_done=show, busy=[self.pick_layers, self.list_layers, self.start_button])
+
+    def _layers_chosen(self, names: list[str]) -> None:
+        for field in (self.form.prune_layers, self.form.cluster_layers):
+            allowed = {value for _, value in field.options}
+            field.value = tuple(name for name in names if name in allowed)
 
     def _show_layers(self, layers: list[Any]) -> None:
         self.form.show_layers(layers)

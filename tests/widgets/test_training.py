@@ -147,6 +147,20 @@ def test_pruning_layers_listed_from_the_model_and_saved_by_name(project):
     assert [value for _, value in panel.form.cluster_layers.options] == ["conv1", "conv2", "conv3", "classes"]
 
 
+def test_layers_chosen_in_the_model_tool_fill_the_pruning_selection(project):
+    panel = Training(project)
+    panel.form.prune_on.value = True
+    panel.pick_layers.click()
+    panel.job.wait(120)
+    (tool,) = panel.model_tool_area.children
+    assert tool.selection.layout.display == "flex"  # the Model Tool in its layer-selection mode
+    assert list(tool.selection.options) == ["conv1", "conv2", "conv3", "classes"]
+    tool.selection.value = ("conv1", "classes")
+    assert panel.form.prune_layers.value == ("conv1", "classes")
+    assert load_draft(project).prune.layers == ["conv1", "classes"]
+    tool.close()
+
+
 def test_metric_switch_and_step_range_change_the_chart(project):
     from eiq_lab.train import Trainer
 
