@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from . import augment, converter, demo, evaluate, export, imports, models, project, quantize, train, vela
+from . import augment, converter, demo, evaluate, export, imports, models, portal, project, quantize, train, vela
 from . import profile as profile_cli
 from . import targets as targets_cli
 from .output import EXIT_USAGE, run_command
@@ -19,7 +19,7 @@ from .output import EXIT_USAGE, run_command
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="eiq",
-        description="eiq-lab: projects, datasets and (in later stages) training, conversion and validation "
+        description="eiq-lab: projects, datasets, training, validation, conversion, serving and the Portal "
         "for embedded machine learning.",
         allow_abbrev=False,
     )
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     converter.register(subparsers)
     targets_cli.register(subparsers)
     profile_cli.register(subparsers)
+    portal.register(subparsers)
     return parser
 
 
