@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-d", "--mode", "-mode", dest="mode", choices=["exec", "prof"], default="exec",
                         help="exec (default) or prof: per-layer timings in GET /v1/model")  # fmt: skip
     parser.add_argument("-c", "--compute", "-compute", dest="compute", metavar="COMPUTE",
-                        help="tflite: threads=N,xnnpack=on|off; onnx: threads=N,providers=A+B; vela: a config "
+                        help="tflite: threads=N,xnnpack=on|off,pool=N; onnx: threads=N,providers=A+B; vela: a config "
                         "(imx93, ethos-u55-256, config=FILE.ini); 0 or cpu: the CPU")  # fmt: skip
     _flag(parser, "host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     _flag(parser, "token", help="require Authorization: Bearer TOKEN (default: $EIQ_RUNNER_TOKEN, if set)")

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import io
 import os
+import queue
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +110,7 @@ class Engine(ABC):
             outputs carry ``index`` too.
         labels: class names (embedded in the model or uploaded); metadata: the model's ``eiq_metadata``.
         last_timing_ns: how long the last `run` took on the engine's device (ns).
+        concurrency: how many runs may go at once (each on a thread of its own; `run_timed` is thread-safe).
     """
 
     name = ""
@@ -118,6 +122,7 @@ class Engine(ABC):
     labels: list[str]
     metadata: dict[str, Any]
     last_timing_ns = 0
+    concurrency = 1
     profiling = False
     _profile: dict[str, int] | None = None
     _compute: dict[str, Any]
@@ -125,6 +130,11 @@ class Engine(ABC):
     @abstractmethod
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the model once on `inputs` (name -> array in the input's dtype and shape); every output, raw."""
+
+    def run_timed(self, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+        """`run` and its time on the engine's device (ns); up to `concurrency` threads may call it at once."""
+        outputs = self.run(inputs)
+        return outputs, self.last_timing_ns
 
     @abstractmethod
     def layers(self) -> list[dict[str, Any]]:
@@ -169,10 +179,11 @@ def _layer(name: str, kind: str, inputs: list[str], shape: Any, dtype: Any) -> d
 
 
 class LiteRTEngine(Engine):
-    """A .tflite model in LiteRT; compute ``threads=N`` and ``xnnpack=on|off`` (off: the builtin kernels)."""
+    """A .tflite model in LiteRT; compute ``threads=N``, ``xnnpack=on|off`` (off: the builtin kernels) and
+    ``pool=N``: interpreters running requests side by side (default: the cores over the threads, at most 4)."""
 
     name = "tflite"
-    OFFERS = "threads=N, xnnpack=on|off"
+    OFFERS = "threads=N, xnnpack=on|off, pool=N"
 
     def __init__(self, data: bytes, model_name: str = "model.tflite", compute: str | None = None):
         from ai_edge_litert import interpreter as litert
@@ -183,24 +194,31 @@ class LiteRTEngine(Engine):
         xnnpack = options.pop("xnnpack", "on").lower()
         if xnnpack not in ("on", "off", "1", "0", "true", "false"):
             raise InputError(f"compute xnnpack must be on or off; received {xnnpack!r}")
+        pool = options.pop("pool", None)
+        if pool is not None and (not pool.isdigit() or int(pool) < 1):
+            raise InputError(f"compute pool (interpreters) must be a whole number >= 1; received {pool!r}")
         _unknown_options(options, self.name, self.OFFERS)
         use_xnnpack = xnnpack in ("on", "1", "true")
         self._compute = {"threads": threads, "xnnpack": use_xnnpack}
         kinds = litert.OpResolverType
         resolver = kinds.AUTO if use_xnnpack else kinds.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self.concurrency = int(pool) if pool else max(1, min(4, (os.cpu_count() or 1) // (threads or 1)))
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()  # the last used (its memory cached) goes first
         try:
-            self.interpreter = litert.Interpreter(
-                model_content=bytes(data), num_threads=threads, experimental_op_resolver_type=resolver
-            )
-            self.interpreter.allocate_tensors()
+            for _ in range(self.concurrency):  # each run borrows an interpreter: LiteRT releases the GIL in invoke
+                interpreter = litert.Interpreter(
+                    model_content=bytes(data), num_threads=threads, experimental_op_resolver_type=resolver
+                )
+                interpreter.allocate_tensors()
+                self._idle.put(interpreter)
         except (ValueError, RuntimeError) as exc:
             raise InputError(f"{model_name} cannot be loaded by LiteRT: {str(exc).strip()[:300]}") from None
         from importlib.metadata import version
 
         self.version = version("ai-edge-litert")
         self.model_name, self.model_bytes = model_name, bytes(data)
-        self._in = self.interpreter.get_input_details()
-        self._out = self.interpreter.get_output_details()
+        self._in = interpreter.get_input_details()
+        self._out = interpreter.get_output_details()
         self.inputs = [_tensor(d["name"], d["shape"], d["dtype"], *d["quantization"]) for d in self._in]
         self.outputs = [
             {**_tensor(d["name"], d["shape"], d["dtype"], *d["quantization"]), "index": i}
@@ -210,19 +228,35 @@ class LiteRTEngine(Engine):
         self.labels = list(self.metadata.get("labels") or [])
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        for detail in self._in:
-            self.interpreter.set_tensor(detail["index"], inputs[detail["name"]])
-        start = time.perf_counter_ns()
-        self.interpreter.invoke()
-        self.last_timing_ns = time.perf_counter_ns() - start
-        return {d["name"]: self.interpreter.get_tensor(d["index"]).copy() for d in self._out}
+        outputs, self.last_timing_ns = self.run_timed(inputs)
+        return outputs
+
+    def run_timed(self, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+        with self._borrowed() as interpreter:
+            for detail in self._in:
+                interpreter.set_tensor(detail["index"], inputs[detail["name"]])
+            start = time.perf_counter_ns()
+            interpreter.invoke()
+            spent = time.perf_counter_ns() - start
+            return {d["name"]: interpreter.get_tensor(d["index"]) for d in self._out}, spent  # get_tensor copies
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[Any]:
+        """An interpreter of the pool, for this thread alone until the block ends."""
+        interpreter = self._idle.get()
+        try:
+            yield interpreter
+        finally:
+            self._idle.put(interpreter)
 
     def layers(self) -> list[dict[str, Any]]:
-        tensors = {t["index"]: t for t in self.interpreter.get_tensor_details()}
-        produced = {int(i) for op in self.interpreter._get_ops_details() for i in op["outputs"]}
+        with self._borrowed() as interpreter:
+            tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+            operators = interpreter._get_ops_details()  # LiteRT's only view of the operator list
+        produced = {int(i) for op in operators for i in op["outputs"]}
         out = [_layer(d["name"], "input", [], d["shape"], d["dtype"]) for d in self._in]
         activations = produced | {int(d["index"]) for d in self._in}
-        for op in self.interpreter._get_ops_details():  # LiteRT's only view of the operator list
+        for op in operators:
             if op["op_name"] == "DELEGATE":  # XNNPACK's node standing for the operators it took over
                 continue
             first = tensors[int(op["outputs"][0])]
@@ -330,10 +364,9 @@ class VelaEngine(LiteRTEngine):
         self._compute = {"config": config}
         self.last_timing_ns = round(self.report.inference_time_s * 1e9)
 
-    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = super().run(inputs)
-        self.last_timing_ns = round(self.report.inference_time_s * 1e9)  # the NPU estimate, not the CPU's time
-        return outputs
+    def run_timed(self, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+        outputs, _ = super().run_timed(inputs)
+        return outputs, round(self.report.inference_time_s * 1e9)  # the NPU estimate, not the CPU's time
 
     def _measure_layers(self) -> dict[str, int]:
         # Vela's per-layer cycles at the NPU clock; several rows share a name when Vela splits an operator

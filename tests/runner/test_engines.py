@@ -4,8 +4,10 @@ clear refusals (the guide's board-only engines, bad compute, files that are no m
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -47,6 +49,21 @@ def test_compute_threads_and_xnnpack_off_give_the_same_answer(models):
     assert onnx.run({"input": value})
 
 
+def test_a_pool_of_interpreters_runs_requests_side_by_side_with_the_right_answers(models):
+    engine = open_engine(models["int8"], compute="pool=3")
+    assert engine.concurrency == 3
+    assert open_engine(models["float"], compute="threads=1").concurrency == max(1, min(4, os.cpu_count() or 1))
+    assert open_engine(models["onnx"]).concurrency == 1  # ONNX Runtime spreads one run over the cores itself
+    name = engine.inputs[0]["name"]
+    rng = np.random.default_rng(5)
+    values = [rng.integers(-128, 128, (1, 32, 32, 3)).astype(np.int8) for _ in range(12)]
+    with ThreadPoolExecutor(6) as threads:
+        answers = list(threads.map(lambda value: engine.run_timed({name: value}), values))
+    for value, (outputs, spent) in zip(values, answers):
+        np.testing.assert_array_equal(next(iter(outputs.values())), litert_run(models["int8"], value))
+        assert spent > 0
+
+
 @pytest.mark.parametrize(
     "engine, compute, words",
     [
@@ -59,6 +76,7 @@ def test_compute_threads_and_xnnpack_off_give_the_same_answer(models):
         ("tflite", "threads=many", "whole number"),
         ("tflite", "xnnpack=maybe", "on or off"),
         ("tflite", "gpu_delegate=1", "does not know compute option"),
+        ("tflite", "pool=0", "compute pool"),
         ("onnx", "providers=CUDAExecutionProvider", "CPUExecutionProvider"),
         ("vela", None, "runs .tflite files"),
     ],

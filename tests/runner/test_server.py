@@ -303,6 +303,43 @@ def test_concurrent_clients_each_get_their_own_answer(runner, models, images):
     assert all(all(ok) for ok in results) and sum(len(ok) for ok in results) == 48
 
 
+def test_a_lone_client_runs_on_the_event_loop_and_concurrent_ones_on_workers_alike(runner, models, monkeypatch):
+    import threading
+
+    from eiq_lab.runner import server as module
+
+    ran_on = []
+
+    def run(*args):
+        ran_on.append(threading.current_thread().name)
+        return original(*args)
+
+    original = module._run
+    monkeypatch.setattr(module, "_run", run)
+    monkeypatch.setattr(module, "ALONE_NS", 0)  # a client is alone from its second request on
+    monkeypatch.setattr(module, "INLINE_NS", 0)  # no run is too short for a worker thread
+    server = runner(models["int8"])
+    name = requests.get(server.url + "/model", timeout=10).json()["inputs"][0]["name"]
+    rng = np.random.default_rng(6)
+    values = [rng.integers(-128, 128, (1, 32, 32, 3)).astype(np.int8) for _ in range(6)]
+
+    def client(value: np.ndarray) -> bool:
+        with requests.Session() as session:
+            ok = True
+            for _ in range(3):
+                files = {name: ("1,32,32,3", value.tobytes(), TENSOR)}
+                reply = session.post(server.url, files=files, params={"output": "output"}, timeout=60)
+                ok &= np.array_equal(_decode(reply.json()["outputs"][0]), litert_run(models["int8"], value))
+            return ok
+
+    assert all(client(value) for value in values[:2])  # one after the other: each alone
+    assert ran_on.count("eiq-runner") >= 2, ran_on  # the server's event loop thread ran them
+    ran_on.clear()
+    with ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(client, values))
+    assert any(thread != "eiq-runner" for thread in ran_on), ran_on  # several clients: worker threads
+
+
 def test_profiling_mode_fills_layer_timings(runner, models, images):
     server = runner(models["float"], profile=True)
     before = requests.get(server.url + "/model", timeout=10).json()["layers"]
