@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import framework
 from ..errors import EiqError, InputError
-from .files import write_atomic
+from ..files import write_atomic
 
 #: Calibration samples taken unless told otherwise.
 DEFAULT_NUM_SAMPLES = 100

@@ -5,13 +5,12 @@ update(key, value), JSON values, kept in the project file or in the user's data 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..files import write_atomic
 
 
 def _encoded(key: str, value: Any) -> str:
@@ -87,8 +86,4 @@ class GlobalState(Storage):
         else:
             _encoded(key, value)
             data[key] = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))

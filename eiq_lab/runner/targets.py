@@ -7,9 +7,7 @@ The file is rewritten whole through a temporary file, so an interrupted edit nev
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -74,17 +72,10 @@ def list_targets() -> list[Target]:
 
 
 def _save(targets: list[Target]) -> None:
-    path = targets_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..files import write_atomic
+
     text = json.dumps({"version": 1, "targets": [asdict(t) for t in targets]}, indent=2) + "\n"
-    handle, temporary = tempfile.mkstemp(prefix=".targets-", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(targets_path(), text.encode("utf-8"))
 
 
 def get_target(name: str) -> Target:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputError
-from ..files import write_atomic as write
+from ...files import write_atomic as write
 from ..params import Params
 from .tensorflow import COMMON, ONNX, QUANTIZATION, QuantOptions, finish_onnx, run, types
 

@@ -87,8 +87,8 @@ def _nhwc_inputs(proto: Any) -> list[str]:
 
 
 def _convert(src: Path, dst: Path, p: Params) -> str:
+    from ...files import write_atomic as write
     from .. import onnx as onnx_tools
-    from ..files import write_atomic as write
     from ..outofprocess import call
     from .tensorflow import QuantOptions, metadata_entries
 

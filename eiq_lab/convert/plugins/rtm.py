@@ -198,7 +198,7 @@ def _convert(src: Path, dst: Path, p: Params) -> str:
                         "whose bias the TFLite converter dropped because it was all zeros)")  # fmt: skip
             raise EiqError(f"rtm-converter could not convert {src.name}: {said[-1] if said else 'no output'}{hint}")
         data = out.read_bytes()
-    from ..files import write_atomic as write
+    from ...files import write_atomic as write
 
     write(dst, data)
     return f"converted {src.name} ({src_type}) to {dst} (rtm, {len(data):,} bytes) with deepview-converter"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import EiqError, InputError
-from ..files import write_atomic as write
+from ...files import write_atomic as write
 from ..params import Params
 
 INPUTS = [

@@ -1,5 +1,5 @@
-"""Writing model files so that a reader never sees half of one: a temporary file beside the target, then
-a rename (atomic on one file system); a failure leaves the target as it was."""
+"""Writing files so that a reader never sees half of one (models, user settings, extension storage): a temporary
+file beside the target, then a rename (atomic on one file system); a failure leaves the target as it was."""
 
 from __future__ import annotations
 
