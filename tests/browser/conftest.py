@@ -155,16 +155,27 @@ def screenshots_dir(tmp_path_factory) -> Path:
 def screenshot(screenshots_dir):
     """``screenshot(page_or_locator, name)``: save ``<name>.png`` and return its path.
 
-    A page is captured whole (``full_page``); a locator (``page.locator(".eiq-portal")``) captures that element at
-    its full size, which is what to use on Voila pages, where the document scrolls inside its own container.
+    A page is captured whole (``full_page``). A locator (``page.locator(".eiq-portal")``) is captured at its full
+    size: Voila's document scrolls inside its own container, which paints only what the viewport shows, so the
+    viewport is made as tall as the element for the shot, then put back.
     """
 
     def save(target, name: str) -> Path:
         path = screenshots_dir / f"{name}.png"
         if hasattr(target, "goto"):
             target.screenshot(path=str(path), full_page=True)
-        else:
+            return path
+        page = target.page
+        size = page.viewport_size
+        box = target.bounding_box()
+        needed = int(box["height"] + 100) if box else size["height"]
+        if needed > size["height"]:
+            page.set_viewport_size({"width": size["width"], "height": needed})
+        try:
             target.screenshot(path=str(path))
+        finally:
+            if needed > size["height"]:
+                page.set_viewport_size(size)
         return path
 
     return save
