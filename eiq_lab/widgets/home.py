@@ -19,6 +19,7 @@ from ..errors import InputError
 from ..project import PROJECT_SUFFIXES, Project, create_project, open_project
 from ..project.recent import recent_projects, remember_project
 from .base import Panel
+from .contributions import contributions
 
 _COMMANDS = """<div class='eiq-home-commands'>Run eiq-lab from a shell in <code>{where}</code>:
 <pre style='margin:4px 0'>eiq project info {project}
@@ -134,9 +135,11 @@ class Home(Panel):
 
     title = "Home"
 
-    def __init__(self, workspace: str | os.PathLike = ".", project: Project | None = None):
+    def __init__(self, workspace: str | os.PathLike = ".", project: Project | None = None, *, extensions: Any = None):
         self.workspace = Path(workspace).expanduser().resolve()
         self.project: Project | None = project
+        # the guide's home/tools location: extensions' buttons beside the tools
+        self.contributions = contributions(project, "home/tools", extensions)
         self.on_project: Callable[[Project], Any] | None = None
         self.on_import: Callable[[], Any] | None = None
         self.check_open: Callable[[], Any] | None = None
@@ -165,7 +168,7 @@ class Home(Panel):
                 w.HBox([self.path, self.create_button, self.open_button]),
                 w.HBox([self.recent, self.open_recent_button]),
                 self.current,
-                w.HBox([self.import_button, self.model_tool_button, self.terminal_button]),
+                w.HBox([self.import_button, self.model_tool_button, self.terminal_button, self.contributions]),
                 self.terminal,
                 self.below,
             ]
@@ -260,6 +263,9 @@ class Home(Panel):
     def show_project(self, project: Project | None) -> None:
         """Show `project` as the current one (the Portal opened it elsewhere)."""
         self.project = project
+        if self.contributions.extensions.project is not project:
+            self.contributions.extensions.project = project
+        self.contributions.refresh()
         self._show_current()
 
     def _show_current(self) -> None:

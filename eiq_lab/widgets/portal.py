@@ -19,6 +19,7 @@ from ..errors import EiqError
 from ..project import Project, open_project
 from . import PANELS, panel_class
 from .base import Panel, describe_error, log
+from .contributions import Contributions
 
 #: the workspaces in the guide's order: (registry name, what the switcher shows)
 WORKSPACES: tuple[tuple[str, str], ...] = (
@@ -37,6 +38,13 @@ WORKSPACES: tuple[tuple[str, str], ...] = (
 WITHOUT_PROJECT = ("home", "devices")
 #: tools outside the workspaces (the guide's separate Model Tool and the title bar's PLUG-INS): name -> (module, class)
 TOOLS: dict[str, tuple[str, str]] = {"model_tool": ("model_tool", "ModelTool"), "plugins": ("plugins", "Plugins")}
+
+
+_HELP = (
+    "<div class='eiq-portal-help-text' style='padding:6px'>The Portal follows the eIQ Toolkit User Guide's "
+    "section 3: Home, then the WORKSPACES of the open project in order. Every panel is also a Python class "
+    "(<code>eiq_lab.widgets</code>) and every step an <code>eiq</code> command (<code>eiq --help</code>).</div>"
+)
 
 
 class _Note(w.HTML):
@@ -72,6 +80,12 @@ class Portal(Panel):
         self.tools: dict[str, w.Widget] = {}
         self._stale: set[str] = set()
         self._switching = False
+        from ..extensions import Extensions
+
+        # third-party extensions (the guide's section 6): one set for the whole Portal, on its open project
+        self.extensions = Extensions.load()
+        self.help_items = Contributions(self.extensions, "frame/help")
+        self.workspace_items = Contributions(self.extensions, "frame/workspaces")
 
         self.project_name = w.HTML("")
         self.project_name.add_class("eiq-portal-project")
@@ -102,15 +116,24 @@ class Portal(Panel):
             layout=w.Layout(align_items="center", border_bottom="2px solid #1f4e79", padding="4px 0"),
         )
         bar.add_class("eiq-portal-bar")
+        self.help_button = w.ToggleButton(description="HELP", icon="question-circle", layout=w.Layout(width="auto"))
+        self.help_button.add_class("eiq-portal-help")
+        self.help_box = w.VBox([w.HTML(_HELP), self.help_items])
+        self.help_box.layout.display = "none"
+        self.help_button.observe(self._toggle_help, "value")
+        bar.children = (*bar.children, self.help_button)
         self.body = w.VBox([])
         self.body.add_class("eiq-portal-body")
-        super().__init__([bar, self.body])
+        super().__init__([bar, self.help_box, self.workspace_items, self.body])
         self.add_class("eiq-portal")
         self.workspaces.observe(self._picked, "value")
         self._update_switcher()
         if project is not None:
             self.open_project(project if isinstance(project, Project) else open_project(project))
         self.show("home")
+
+    def _toggle_help(self, change: dict) -> None:
+        self.help_box.layout.display = "flex" if change["new"] else "none"
 
     # -- projects -------------------------------------------------------------------------------
 
@@ -125,7 +148,10 @@ class Portal(Panel):
         self.check_idle()
         old = self.project
         self.project = project
-        for name in [n for n in self.panels if n not in WITHOUT_PROJECT]:
+        self.extensions.project = project
+        self.help_items.refresh()
+        self.workspace_items.refresh()
+        for name in [n for n in self.panels if n not in WITHOUT_PROJECT or n.startswith("ext:")]:
             del self.panels[name]
         self._stale.clear()
         home = self.panels.get("home")
@@ -151,6 +177,9 @@ class Portal(Panel):
 
     def _update_switcher(self) -> None:
         names = [(label, name) for name, label in WORKSPACES if self.project is not None or name in WITHOUT_PROJECT]
+        # extensions' panels are workspaces too (on an open project)
+        if self.project is not None:
+            names += [(f"{p.title} ({p.extension})", f"ext:{p.id}") for p in self.extensions.panels.values()]
         self._switching = True
         try:
             current = self.workspaces.value
@@ -171,6 +200,8 @@ class Portal(Panel):
         Returns:
             The panel shown (or the note shown in its place).
         """
+        if name.startswith("ext:") and self.project is not None:
+            return self._show_extension_panel(name)
         labels = dict(WORKSPACES)
         if name not in labels:
             raise EiqError(f"no workspace named {name!r}; workspaces: {', '.join(labels)}")
@@ -184,6 +215,19 @@ class Portal(Panel):
         finally:
             self._switching = False
         self.status.value = ""
+        return panel
+
+    def _show_extension_panel(self, name: str) -> w.Widget:
+        panel = self.panels.get(name)
+        if panel is None:
+            panel = self.extensions.build_panel(name.removeprefix("ext:"))
+            self.panels[name] = panel
+        self.body.children = [panel]
+        self._switching = True
+        try:
+            self.workspaces.value = name
+        finally:
+            self._switching = False
         return panel
 
     def panel(self, name: str) -> w.Widget:
@@ -244,6 +288,8 @@ class Portal(Panel):
             keywords["workspace"] = self.workspace
         if "project" in parameters and not self._project_first(cls):
             keywords["project"] = self.project
+        if "extensions" in parameters:
+            keywords["extensions"] = self.extensions
         return keywords
 
     def _note(self, name: str, text: str) -> w.Widget:

@@ -36,3 +36,48 @@ def test_home_tool_shows_a_panel_and_failures_are_messages(sample_installed, tmp
         assert "RuntimeError: device unplugged" in home.message.value
         panel = Extensions.load(project).build_panel("sample.summary")
         assert "eiq-sample-summary" in panel._dom_classes
+
+
+def test_portal_shows_extension_panels_as_workspaces_and_their_buttons(sample_installed, tmp_path):
+    from eiq_lab.widgets import Portal
+
+    with create_project(tmp_path / "p.eiqp") as project:
+        image = project.add_image(_png())
+        project.add_annotation(image, "cat")
+    portal = Portal(tmp_path / "p.eiqp", workspace=tmp_path)
+    assert ("Label summary (sample)", "ext:sample.summary") in portal.workspaces.options
+    summary = portal.show("ext:sample.summary")
+    assert "<td>cat</td><td>1</td>" in summary.value and portal.body.children == (summary,)
+    home = portal.show("home")
+    assert [b.description for b in home.contributions.buttons.children] == ["Count labels"]
+    home.contributions.buttons.children[0].click()
+    assert "1 labels: cat" in home.contributions.message.value
+    export = portal.show("export")
+    assert export.contributions.extensions is portal.extensions  # one set of extensions for the whole Portal
+    assert portal.help_items.buttons.children == ()  # the sample adds nothing to the Help menu
+
+
+def _png():
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 200, 10)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_export_and_curator_panels_carry_the_extension_buttons(sample_installed, tmp_path):
+    from eiq_lab.widgets import Curator
+    from eiq_lab.widgets.export import Export
+
+    with create_project(tmp_path / "p.eiqp") as project:
+        export = Export(project)
+        assert export.contributions.location == "deploy/export-settings"
+        assert export.contributions.buttons.children == ()
+        project.add_export(None, "tflite", "/m/model.tflite", {"format": "tflite", "type": "int8"}, 10, "0" * 64)
+        export.contributions.refresh()
+        assert [b.description for b in export.contributions.buttons.children] == ["Flash to board"]
+        assert export.contributions in export.children
+        curator = Curator(project)
+        assert curator.contributions.location == "dataset/utility" and curator.contributions in curator.children
