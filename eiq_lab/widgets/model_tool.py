@@ -60,7 +60,12 @@ class ModelTool(Panel):
         self.path_box = w.Text(value=str(path or ""), placeholder=".tflite, .onnx, .h5, .keras or a SavedModel folder",
                                description="Model", layout=w.Layout(width="520px"))  # fmt: skip
         self.path_box.add_class("eiq-model-path")
-        self.trust = w.Checkbox(value=trust_code, description="trust the file's code (Keras Lambda layers)")
+        self.trust = w.Checkbox(
+            value=trust_code,
+            description="trust the file's code (Keras Lambda layers)",
+            indent=False,
+            layout=w.Layout(width="auto"),
+        )
         self.open_button = w.Button(description="Open", button_style="primary", icon="folder-open")
         self.open_button.add_class("eiq-model-open")
         self.open_button.on_click(self.guarded(lambda _: self.open_model(self.path_box.value)))

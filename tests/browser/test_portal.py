@@ -178,6 +178,10 @@ def test_the_byod_walk_in_voila(voila_server, eiq_workspace, page, screenshot):
     # the exported model opens in the Model Tool
     export.locator(".eiq-export-open").click()
     expect(page.locator(".eiq-model-summary")).to_contain_text(model.name)
+    # standalone Voila has no jupyter-server-proxy: the graph comes straight from the kernel's netron on loopback
+    graph = page.frame_locator("iframe.eiq-netron-frame")
+    graph.locator("g.node").first.wait_for(timeout=LONG_MS)
+    assert graph.locator("g.node").count() > 10
     shot("12-model-tool")
 
     # Remote devices, from the title bar: add one, test it (nothing listens on its port: the reason shows)
