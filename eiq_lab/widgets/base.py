@@ -119,7 +119,10 @@ class ProgressView(w.HBox):
         self.layout.display = "flex"
         total = event.total or 0
         self.bar.max = max(total, 1)
-        self.bar.value = min(event.done, self.bar.max) if total else 0
+        if total:
+            self.bar.value = min(event.done, self.bar.max)
+        else:  # unknown size: empty while working, full once it ends
+            self.bar.value = 1 if event.kind == "end" else 0
         self.bar.bar_style = "success" if event.kind == "end" else ""
         count = f"{event.done}/{total}" if total else f"{event.done}"
         self.text.value = f"{event.stage}: {count}" + (f" - {event.message}" if event.message else "")

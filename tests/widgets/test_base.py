@@ -82,3 +82,16 @@ def test_panel_registry_names_the_valid_panels():
     with pytest.raises(EiqError, match=r"no panel named .nope.; panels: .*curator"):
         panel_class("nope")
     assert "training" in PANELS
+
+
+def test_progress_of_unknown_size_fills_the_bar_when_it_ends():
+    panel = Panel()
+
+    def work(progress):
+        progress.start("convert", total=None)
+        progress.advance()
+        progress.end()
+
+    panel.run(work).wait(10)
+    assert panel.progress_view.bar.value == panel.progress_view.bar.max == 1
+    assert panel.progress_view.bar.bar_style == "success"
