@@ -2,7 +2,7 @@
 and a screenshot helper that saves PNGs under the test run's folder (or $EIQ_SCREENSHOTS).
 
 Fixtures:
-    browser: the session's Chromium (fake camera and microphone, so the curator's capture works headless).
+    browser: a Chromium per test module (fake camera and microphone, so the curator's capture works headless).
     page: a fresh page in its own context (camera granted); its console errors are shown if the test fails.
     screenshot: ``screenshot(page_or_locator, name) -> Path``, a PNG in `screenshots_dir`.
     voila: ``voila(root=NOTEBOOKS, env=None) -> VoilaServer``, started once per (root, env) for the session.
@@ -181,9 +181,11 @@ def screenshot(screenshots_dir):
     return save
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """The session's headless Chromium (Debian's, never a downloaded one)."""
+    """A headless Chromium (Debian's, never a downloaded one) for one test module: Playwright's sync API keeps an
+    event loop running in this thread while it is started, so it stops after each module (later tests use
+    asyncio.run)."""
     from playwright.sync_api import expect, sync_playwright
 
     # the machine is shared: a kernel answers a click in well under a second, but give expect() room
