@@ -68,7 +68,8 @@ def _run(args: argparse.Namespace) -> int:
             print(format_health(project.health(progress=progress_for(args))))
     _train_digits(digits, args)
     _validate_and_ship(digits, folder)
-    print(f"\ndone: projects {digits} and {shapes_project}; try `eiq runs {digits}` or `eiq project info {digits}`")
+    print(f"\ndone: projects {digits} and {shapes_project}; try `eiq runs {digits}`, `eiq project info {digits}`, "
+          f"or open them in the Portal: `eiq portal {folder}`")  # fmt: skip
     return 0
 
 
