@@ -129,10 +129,7 @@ def export_run(
     path = _target(project, record.id, fmt, output)
     model = load_run_model(project, record.id)
     metadata = run_metadata(project, record.id, plugin, settings)
-    options = {"type": "float32"}
-    if quantize:
-        options = {"type": "int8", "per_channel": per_channel, "input_type": input_type, "output_type": output_type}
-    metadata["quantization"] = options
+    options = metadata["quantization"] = _quantization(quantize, per_channel, input_type, output_type)
     inputs = run_input(project, settings, plugin, list(record.labels))
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".eiq-export-", dir=path.parent) as work:
@@ -209,26 +206,40 @@ def run_tflite(
     from ..evaluate.runs import run_input
     from ..models import registry
     from ..train import TrainingSettings, load_run_model
-    from .tflite import to_tflite, with_metadata
 
+    _check_options("tflite", quantize, input_type, output_type)
     record = project.run(run)
     settings = TrainingSettings.from_json(record.settings)
     plugin = registry().get(settings.model, task=settings.task)
-    samples = None
+    calibration = None
     if quantize:
         inputs = run_input(project, settings, plugin, list(record.labels))
-        samples = lambda: inputs.preprocessed("train", num_samples)  # noqa: E731
+        calibration = lambda: inputs.preprocessed("train", num_samples)  # noqa: E731
+    metadata = run_metadata(project, record.id, plugin, settings)
+    metadata["quantization"] = _quantization(quantize, per_channel, input_type, output_type)
+    model = load_run_model(project, record.id)
+    return _tflite(model, metadata, calibration, per_channel, input_type, output_type)
+
+
+def _quantization(quantize: bool, per_channel: bool, input_type: str, output_type: str) -> dict[str, Any]:
+    """How an export is quantized, as its metadata and export record say."""
+    if not quantize:
+        return {"type": "float32"}
+    return {"type": "int8", "per_channel": per_channel, "input_type": input_type, "output_type": output_type}
+
+
+def _tflite(
+    model: Any, metadata: dict, calibration: Any, per_channel: bool, input_type: str, output_type: str
+) -> bytes:
+    """The model as a TFLite flatbuffer (int8 when `calibration` is given) with its metadata, labels and anchors."""
+    from .tflite import to_tflite, with_metadata
+
     data = to_tflite(
-        load_run_model(project, record.id), quantize=quantize, samples=samples, per_channel=per_channel,
+        model, quantize=calibration is not None, samples=calibration, per_channel=per_channel,
         input_type=input_type, output_type=output_type,
     )  # fmt: skip
-    metadata = run_metadata(project, record.id, plugin, settings)
-    metadata["quantization"] = (
-        {"type": "int8", "per_channel": per_channel, "input_type": input_type, "output_type": output_type}
-        if quantize
-        else {"type": "float32"}
-    )
-    entries = {"eiq_metadata": json.dumps(metadata).encode(), "labels": ("\n".join(record.labels) + "\n").encode()}
+    labels = "\n".join(metadata["labels"]) + "\n"
+    entries = {"eiq_metadata": json.dumps(metadata).encode(), "labels": labels.encode()}
     if "anchors" in metadata:
         entries["ssd_anchor_boxes"] = np.asarray(metadata["anchors"], np.float32).tobytes()
     return with_metadata(data, entries)
@@ -257,16 +268,7 @@ def _build(
     text = json.dumps(metadata)
     labels = "\n".join(metadata["labels"]) + "\n"
     if fmt == "tflite":
-        from .tflite import to_tflite, with_metadata
-
-        data = to_tflite(
-            model, quantize=calibration is not None, samples=calibration, per_channel=per_channel,
-            input_type=input_type, output_type=output_type,
-        )  # fmt: skip
-        entries = {"eiq_metadata": text.encode(), "labels": labels.encode()}
-        if "anchors" in metadata:
-            entries["ssd_anchor_boxes"] = np.asarray(metadata["anchors"], np.float32).tobytes()
-        path.write_bytes(with_metadata(data, entries))
+        path.write_bytes(_tflite(model, metadata, calibration, per_channel, input_type, output_type))
     elif fmt == "onnx":
         from .onnx import to_onnx
 
