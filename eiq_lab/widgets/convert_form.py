@@ -11,13 +11,13 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..convert.tflite import IO_TYPES
 from ..errors import InputError
 from .base import Panel
 
 #: Output formats of the guide's conversion dialog: suffix and whether the int8 TFLite is compiled by Vela.
 OUTPUTS = {"TF Lite": (".tflite", False), "TF Lite Vela": (".tflite", True), "ONNX": (".onnx", False),
            "RTM": (".rtm", False)}  # fmt: skip
-IO_TYPES = ["float32", "int8", "uint8"]
 
 
 def _text(description: str, placeholder: str = "", value: str = "") -> w.Text:

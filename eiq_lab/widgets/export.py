@@ -15,7 +15,8 @@ from ..convert.export import FORMATS, QUANTIZABLE
 from ..errors import InputError
 from .base import Panel
 from .contributions import contributions
-from .validation import IO_TYPES, _percent
+from .quantization import QuantizationControls
+from .validation import _percent
 
 #: What each format is called in the format list.
 FORMAT_NAMES = {
@@ -74,14 +75,9 @@ class Export(Panel):
             options=[(FORMAT_NAMES.get(name, name), name) for name in FORMATS], value="tflite", description="Format",
             style=wide, layout=w.Layout(width="420px"),
         )  # fmt: skip
-        self.quantize = w.Checkbox(value=False, description="Export quantized model (int8)", indent=False)
-        self.granularity = w.ToggleButtons(options=[("per channel", True), ("per tensor", False)], value=True)
-        self.granularity.style.button_width = "100px"
-        self.input_type = w.Dropdown(options=IO_TYPES, value="float32", description="Input type", style=wide)
-        self.output_type = w.Dropdown(options=IO_TYPES, value="float32", description="Output type", style=wide)
-        self.samples = w.BoundedIntText(value=100, min=1, max=100000, description="Calibration images", style=wide)
-        self.quant_options = w.VBox([self.granularity, w.HBox([self.input_type, self.output_type]), self.samples])
-        self.quant_options.layout.display = "none"
+        quantization = QuantizationControls("Export quantized model (int8)", wide)
+        (self.quantize, self.granularity, self.input_type, self.output_type, self.samples,
+         self.quant_options) = quantization.widgets()  # fmt: skip
         self.labels_note = w.HTML()
         self.destination = w.Text(description="Destination", style=wide, layout=w.Layout(width="640px"))
         self.parity_images = w.BoundedIntText(value=32, min=0, max=10000, description="Parity images", style=wide)

@@ -16,9 +16,8 @@ from ..errors import InputError
 from ..events import Progress
 from .base import Panel
 from .matrix import ConfusionMatrix
+from .quantization import QuantizationControls
 
-#: Interface types of a quantized model (the converter's IO_TYPES).
-IO_TYPES = ("float32", "int8", "uint8")
 #: Thumbnails shown for a cell (its other images are listed by id).
 CELL_THUMBNAILS = 48
 THUMBNAIL_SIZE = 96
@@ -66,14 +65,9 @@ class Validation(Panel):
         )  # fmt: skip
         self.target = w.Dropdown(description="Target", style=wide, layout=w.Layout(width="420px"))
         self.refresh_button = w.Button(icon="refresh", tooltip="reload runs and targets", layout=w.Layout(width="40px"))
-        self.quantize = w.Checkbox(value=False, description="Post-training quantization (int8)", indent=False)
-        self.granularity = w.ToggleButtons(options=[("per channel", True), ("per tensor", False)], value=True)
-        self.granularity.style.button_width = "100px"
-        self.input_type = w.Dropdown(options=IO_TYPES, value="float32", description="Input type", style=wide)
-        self.output_type = w.Dropdown(options=IO_TYPES, value="float32", description="Output type", style=wide)
-        self.samples = w.BoundedIntText(value=100, min=1, max=100000, description="Calibration images", style=wide)
-        self.quant_options = w.VBox([self.granularity, w.HBox([self.input_type, self.output_type]), self.samples])
-        self.quant_options.layout.display = "none"
+        quantization = QuantizationControls("Post-training quantization (int8)", wide)
+        (self.quantize, self.granularity, self.input_type, self.output_type, self.samples,
+         self.quant_options) = quantization.widgets()  # fmt: skip
         self.validate_button = w.Button(description="Validate", button_style="primary", icon="play")
         self.deploy_button = w.Button(description="Deploy", icon="upload", tooltip="export this run's model")
         self.deploy_button.add_class("eiq-validation-deploy")
