@@ -160,6 +160,6 @@ def _class_count(project: Any, task: str) -> int:
     if task == "classification":
         try:
             return max(2, len(class_samples(project).classes))
-        except InputError:
-            pass
+        except InputError:  # no labelled images yet: the project's labels are what it will have
+            return max(2, len(project.labels()))
     return max(2, len(project.labels()))

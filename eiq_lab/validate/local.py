@@ -4,6 +4,7 @@ tensors), TFLite in LiteRT and ONNX in ONNX Runtime, raw tensors in and out with
 
 from __future__ import annotations
 
+import contextlib
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -167,13 +168,13 @@ class TFLiteModel(LocalModel):
         except (ValueError, RuntimeError) as exc:
             raise InputError(f"{name} cannot be loaded by LiteRT: {exc}") from None
         aliases: dict[int, list[str]] = {}
-        try:  # the signature's names ("x", "output_0") are what a Keras export's users know
+        # the signature's names ("x", "output_0") are what a Keras export's users know; a model without
+        # signatures (or an interpreter without the listing) has none
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
             for signature in self.interpreter._get_full_signature_list().values():
                 for key in ("inputs", "outputs"):
                     for alias, index in signature.get(key, {}).items():
                         aliases.setdefault(int(index), []).append(alias)
-        except (AttributeError, TypeError, ValueError):
-            pass
         details_in = self.interpreter.get_input_details()
         every_in = [self._info(d, aliases) for d in details_in]
         chosen = _select(every_in, input_names, "input", name)

@@ -16,7 +16,7 @@ from ..errors import InputError
 from .base import Panel
 from .contributions import contributions
 from .quantization import QuantizationControls
-from .validation import _percent
+from .validation import _percent, choose_finished_run
 
 #: What each format is called in the format list.
 FORMAT_NAMES = {
@@ -138,15 +138,7 @@ class Export(Panel):
     def refresh(self, run: int | str | None = None) -> None:
         """Reload the finished runs and the export list; select `run` (default: the run chosen, if it is still
         there, else the last finished run)."""
-        finished = [r for r in self.project.runs() if r.state == "finished"]
-        options = [(f"run {r.id}: {r.model}, {r.last_epoch} epochs ({r.task})", r.id) for r in finished]
-        ids = [r.id for r in finished]
-        if run not in (None, ""):
-            wanted = self.project.resolve_run(run)
-        else:
-            wanted = self.run_choice.value if self.run_choice.value in ids else (ids[-1] if ids else None)
-        self.run_choice.options = options
-        self.run_choice.value = wanted if any(value == wanted for _, value in options) else None
+        finished = choose_finished_run(self.project, self.run_choice, run)
         if not finished:
             self.say("no finished training run to export yet", "warning")
         self._run_changed()

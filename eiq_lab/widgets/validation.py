@@ -27,6 +27,22 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f} %"
 
 
+def choose_finished_run(project: Any, choice: w.Dropdown, run: int | str | None, extra: tuple[str, ...] = ()) -> list:
+    """Offer the project's finished runs in `choice` (plus an `extra` option with value None) and select `run`,
+    else the run already chosen if it is still there, else the last; returns the finished runs."""
+    finished = [r for r in project.runs() if r.state == "finished"]
+    options = [(f"run {r.id}: {r.model}, {r.last_epoch} epochs ({r.task})", r.id) for r in finished]
+    options += [(label, None) for label in extra]
+    ids = [r.id for r in finished]
+    if run not in (None, ""):
+        wanted = project.resolve_run(run)
+    else:
+        wanted = choice.value if choice.value in ids else (ids[-1] if ids else None)
+    choice.options = options
+    choice.value = wanted if any(value == wanted for _, value in options) else None
+    return finished
+
+
 class Validation(Panel):
     """Evaluate a model on the project's test group and explore the result.
 
@@ -131,16 +147,8 @@ class Validation(Panel):
     def refresh(self, run: int | str | None = None) -> None:
         """Reload the finished runs and the remote devices; select `run` (default: the run chosen, if it is still
         there, else the last finished run)."""
-        finished = [r for r in self.project.runs() if r.state == "finished"]
-        options = [(f"run {r.id}: {r.model}, {r.last_epoch} epochs ({r.task})", r.id) for r in finished]
-        options.append(("none: the model file alone (its own labels)", None))
-        ids = [r.id for r in finished]
-        if run not in (None, ""):
-            wanted = self.project.resolve_run(run)
-        else:
-            wanted = self.run_choice.value if self.run_choice.value in ids else (ids[-1] if ids else None)
-        self.run_choice.options = options
-        self.run_choice.value = wanted if any(value == wanted for _, value in options) else None
+        alone = ("none: the model file alone (its own labels)",)
+        finished = choose_finished_run(self.project, self.run_choice, run, alone)
         targets: list[tuple[str, str]] = [("this host", "")]
         try:
             from ..runner.targets import list_targets

@@ -54,6 +54,29 @@ SERVER_START_SECONDS = 60.0
 _LOG_TAIL = 8000
 
 
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now (a refused or failed connection: not yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until_serving(server, name: str, url: str, seconds: float = SERVER_START_SECONDS) -> None:
+    """Wait for a server process (`server.process`, `.log()`, `.stop()`) to answer on `url`; raise with its log
+    if it exits or stays silent."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {server.process.returncode}:\n{server.log()}")
+        if answers(url):
+            return
+        time.sleep(0.2)  # polling a port: there is no event to wait on
+    server.stop()
+    raise RuntimeError(f"{name} did not answer on {url} within {seconds} s:\n{server.log()}")
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
@@ -101,19 +124,7 @@ class VoilaServer:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"voila exited with code {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.base + "/", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)  # polling a port: there is no event to wait on
-        self.stop()
-        raise RuntimeError(f"voila did not answer on {self.base} within {SERVER_START_SECONDS} s:\n{self.log()}")
+        wait_until_serving(self, "voila", self.base + "/")
 
     def url(self, notebook: str) -> str:
         """The page that renders `notebook` (a path relative to the served folder)."""
@@ -134,8 +145,8 @@ class VoilaServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
-            except ProcessLookupError:
-                pass
+            except ProcessLookupError:  # it ended on its own meanwhile: nothing left to stop
+                self.process.wait(5)
         self._log.close()
 
 

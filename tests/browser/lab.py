@@ -11,13 +11,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from browser.conftest import free_port
+from browser.conftest import free_port, wait_until_serving
 
 SERVER_START_SECONDS = 60.0
 _LOG_TAIL = 8000
@@ -75,19 +74,7 @@ class LabServer:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter-lab exited with code {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url("api/status"), timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)  # polling a port: there is no event to wait on
-        self.stop()
-        raise RuntimeError(f"jupyter-lab did not answer on {self.base} within {SERVER_START_SECONDS} s:\n{self.log()}")
+        wait_until_serving(self, "jupyter-lab", self.url("api/status"))
 
     def url(self, path: str = "lab") -> str:
         """`path` on the server, with the token (a browser keeps the login cookie after the first page)."""
