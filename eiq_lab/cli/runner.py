@@ -1,6 +1,7 @@
 """`eiq-runner` (the guide's `modelrunner`): serve a model over the eIQ ModelRunner REST protocol on this host.
 
-``eiq-runner -H PORT [-e tflite|onnx|vela] [-d exec|prof] [-c COMPUTE] [--host ADDR] [--token T] [MODEL]``.
+``eiq-runner -H PORT [-e tflite|onnx|vela] [-d exec|prof] [-c COMPUTE] [--host ADDR] [--token T] [--workers N]
+[MODEL]``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from .converter import _flag
@@ -36,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(parser, "host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     _flag(parser, "token", help="require Authorization: Bearer TOKEN (default: $EIQ_RUNNER_TOKEN, if set)")
     _flag(parser, "max_model_size", type=float, default=256, metavar="MB", help="largest model upload (default 256)")
+    _flag(parser, "workers", default="1", metavar="N",
+          help="processes serving requests side by side (default 1; auto: one per core); for throughput with "
+          "several clients")  # fmt: skip
     _flag(parser, "max_input_size", type=float, default=64, metavar="MB", help="largest run request (default 64)")
     return parser
 
@@ -58,23 +64,43 @@ def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from ..runner.server import MIB, RUNNER, Limits, create_app
+    from ..runner.shared import worker_count
 
     if not 0 < args.port < 65536:
         raise InputError(f"-H (port) must be 1-65535; received {args.port}")
     if args.max_model_size <= 0 or args.max_input_size <= 0:
         raise InputError("--max-model-size and --max-input-size must be positive numbers of MB")
+    try:
+        workers = worker_count(args.workers)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     limits = Limits(max_model_size=int(args.max_model_size * MIB), max_input_size=int(args.max_input_size * MIB))
     token = args.token or os.environ.get("EIQ_RUNNER_TOKEN") or None
-    app = create_app(args.model, engine=args.engine, compute=args.compute, profile=args.mode == "prof", token=token,
-                     limits=limits)  # fmt: skip
-    warning = exposure_warning(args.host, token)
-    if warning:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
-    slot = app[RUNNER].slot
-    what = f"{slot.engine.model_name} on {slot.engine.name} {slot.engine.version}" if slot else "no model yet"
+    profile = args.mode == "prof"
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"{PROG}: serving {what} at http://{host}:{args.port}/v1 (Ctrl-C to stop)", flush=True)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, handle_signals=True)
+
+    def started(engine: Any, name: Any, version: Any, extra: str = "") -> None:
+        warning = exposure_warning(args.host, token)
+        if warning:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        what = f"{name} on {engine} {version}" if name else "no model yet"
+        print(f"{PROG}: serving {what} at http://{host}:{args.port}/v1{extra} (Ctrl-C to stop)", flush=True)
+
+    if workers > 1:
+        from ..runner.workers import Config, serve
+
+        model = str(Path(args.model).resolve()) if args.model else None
+        config = Config(model, args.engine, args.compute, profile, token, limits)
+        extra = f" with {workers} workers"
+        serve(config, workers, args.host, args.port,
+              lambda d: started(d.get("engine"), d.get("model"), d.get("version"), extra))  # fmt: skip
+    else:
+        app = create_app(args.model, engine=args.engine, compute=args.compute, profile=profile, token=token,
+                         limits=limits)  # fmt: skip
+        slot = app[RUNNER].slot
+        engine = slot.engine if slot else None
+        started(engine and engine.name, engine and engine.model_name, engine and engine.version)
+        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, handle_signals=True)
     print(f"{PROG}: stopped", flush=True)
     return 0
 

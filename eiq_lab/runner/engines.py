@@ -180,12 +180,13 @@ def _layer(name: str, kind: str, inputs: list[str], shape: Any, dtype: Any) -> d
 
 class LiteRTEngine(Engine):
     """A .tflite model in LiteRT; compute ``threads=N``, ``xnnpack=on|off`` (off: the builtin kernels) and
-    ``pool=N``: interpreters running requests side by side (default: the cores over the threads, at most 4)."""
+    ``pool=N``: interpreters running requests side by side (default: the cores over the threads, at most 4, shared
+    among the `workers` processes serving the model)."""
 
     name = "tflite"
     OFFERS = "threads=N, xnnpack=on|off, pool=N"
 
-    def __init__(self, data: bytes, model_name: str = "model.tflite", compute: str | None = None):
+    def __init__(self, data: bytes, model_name: str = "model.tflite", compute: str | None = None, workers: int = 1):
         from ai_edge_litert import interpreter as litert
 
         options = parse_compute(compute)
@@ -202,7 +203,8 @@ class LiteRTEngine(Engine):
         self._compute = {"threads": threads, "xnnpack": use_xnnpack}
         kinds = litert.OpResolverType
         resolver = kinds.AUTO if use_xnnpack else kinds.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        self.concurrency = int(pool) if pool else max(1, min(4, (os.cpu_count() or 1) // (threads or 1)))
+        cores = (os.cpu_count() or 1) // (threads or 1) // workers
+        self.concurrency = int(pool) if pool else max(1, min(4, cores))
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()  # the last used (its memory cached) goes first
         try:
             for _ in range(self.concurrency):  # each run borrows an interpreter: LiteRT releases the GIL in invoke
@@ -378,7 +380,11 @@ class VelaEngine(LiteRTEngine):
 
 
 def open_engine(
-    model: bytes | str | os.PathLike, engine: str | None = None, compute: str | None = None, name: str | None = None
+    model: bytes | str | os.PathLike,
+    engine: str | None = None,
+    compute: str | None = None,
+    name: str | None = None,
+    workers: int = 1,
 ) -> Engine:
     """Open a model in an engine.
 
@@ -387,6 +393,7 @@ def open_engine(
         engine: ``tflite``, ``onnx`` or ``vela`` (None: by the file's content: TFLite or ONNX).
         compute: what the engine runs on and how (``threads=2,xnnpack=off``; ``providers=...``; a Vela config).
         name: the model's name (default: the file name, or ``model.tflite`` / ``model.onnx`` for bytes).
+        workers: how many processes serve the model side by side (LiteRT's default pool shares the cores).
 
     Returns:
         The `Engine`.
@@ -422,7 +429,7 @@ def open_engine(
     cls = {"tflite": LiteRTEngine, "onnx": OnnxEngine, "vela": VelaEngine}[kind]
     default = "model.onnx" if kind == "onnx" else "model.tflite"
     try:
-        return cls(data, name or default, compute)
+        return cls(data, name or default, compute, **({"workers": workers} if cls is LiteRTEngine else {}))
     except ImportError as exc:
         raise EiqError(f"engine {kind} is not installed here ({exc}); pip install 'eiq-lab[runner]'") from None
 

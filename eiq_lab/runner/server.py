@@ -24,6 +24,7 @@ from aiohttp import BodyPartReader, web
 from ..errors import InputError
 from .engines import IMGPROC, Engine, decode_image, image_input, numpy_dtype, open_engine
 from .parts import MalformedBody, NestedBody, body_parts
+from .shared import LocalState, Published, SharedState
 
 log = logging.getLogger("eiq_lab.runner")
 
@@ -32,7 +33,7 @@ MAX_OUTPUTS = 4
 MAX_RUNS = 10_000
 MIB = 1 << 20
 #: Runs expected to take less than this (ns) run on the event loop: the hop to a worker thread and back costs the
-#: loop about as much (measured: 4 clients of a 0.4 ms model got 1465 answers/s inline, 1250/s through workers).
+#: loop about as much (measured: 4 clients of a 0.4 ms model got 1465 answers/s inline, 1250/s through worker threads).
 INLINE_NS = 1_000_000
 #: While one client is served alone, runs up to this long (ns) run on the event loop too: nobody else is waiting,
 #: and the hop costs the client about 0.3 ms. A client that connects meanwhile waits at most this long to be read.
@@ -73,15 +74,12 @@ class Problem(Exception):
 @dataclass
 class Slot:
     """The loaded engine and what belongs to it: its lock (layer descriptions), the gate that lets
-    `engine.concurrency` runs in at once, the last inputs, the last timings."""
+    `engine.concurrency` runs in at once."""
 
     engine: Engine
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     gate: asyncio.Semaphore = field(init=False)
-    inputs: dict[str, np.ndarray] | None = None
-    timing: int = 0
     fastest: int | None = None  # the fastest run on this host, ns (the vela engine's `timing` is the NPU's)
-    timings: dict[str, int] = field(default_factory=lambda: {"decode": 0, "input": 0, "output": 0})
     ran: bool = False
     layers: list[dict[str, Any]] | None = None
 
@@ -89,34 +87,54 @@ class Slot:
         self.gate = asyncio.Semaphore(self.engine.concurrency)
 
 
-@dataclass
-class Upload:
-    """A block upload in progress."""
+@dataclass(frozen=True)
+class Worker:
+    """Which worker process of how many serves this application (``eiq-runner --workers N``)."""
 
-    count: int
-    blocks: list[bytes] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        return sum(len(b) for b in self.blocks)
+    index: int = 0
+    count: int = 1
 
 
 class Runner:
-    """The server's state: the engine choice, the loaded model (a `Slot`), an upload in progress."""
+    """The server's state: the engine choice, the loaded model (a `Slot`), and what requests leave for later
+    requests (the upload in progress, labels, the last inputs and timings: `state`, shared by the worker
+    processes when there are several)."""
 
-    def __init__(self, engine: str | None, compute: str | None, profile: bool, limits: Limits):
+    def __init__(self, engine: str | None, compute: str | None, profile: bool, limits: Limits,
+                 state: LocalState | SharedState, worker: Worker):  # fmt: skip
         self.engine_name, self.compute, self.profile, self.limits = engine, compute, profile, limits
+        self.state, self.worker = state, worker
         self.slot: Slot | None = None
-        self.upload: Upload | None = None
+        self.generation = 0  # of the model installed: 0 the start-up model, else the publication's
 
     def load(self, model: Any, name: str | None = None) -> Engine:
         """Open a model (path or bytes) in the configured engine (blocking)."""
-        engine = open_engine(model, self.engine_name, self.compute, name=name)
+        engine = open_engine(model, self.engine_name, self.compute, name=name, workers=self.worker.count)
         engine.set_profiling(self.profile)
         return engine
 
     def install(self, engine: Engine) -> None:
         self.slot = Slot(engine)
+
+    def adopt(self, engine: Engine) -> None:
+        """Install a model a client uploaded, for every worker (call inside ``state.changing()``)."""
+        self.install(engine)
+        self.state.publish(engine.model_bytes, engine.model_name, list(engine.labels))
+
+    async def sync(self) -> None:
+        """Take what another worker published (a model, labels) since this one last looked; cheap when nothing."""
+        published = self.state.changed()
+        if published is not None:
+            await self._take(published)
+
+    async def _take(self, published: Published) -> None:
+        if published.model_file is not None and published.model_generation != self.generation:
+            path = published.model_file
+            engine = await asyncio.get_running_loop().run_in_executor(None, self.load, path, published.model_name)
+            self.install(engine)
+            self.generation = published.model_generation
+        if self.slot is not None:
+            self.slot.engine.labels = list(published.labels)
 
     def loaded(self) -> Slot:
         if self.slot is None:
@@ -140,6 +158,8 @@ def create_app(
     profile: bool = False,
     token: str | None = None,
     limits: Limits = Limits(),
+    state: SharedState | None = None,
+    worker: Worker = Worker(),
 ) -> web.Application:
     """The runner as an aiohttp application.
 
@@ -150,11 +170,13 @@ def create_app(
         profile: fill per-layer timings (the guide's ``-d prof``).
         token: require ``Authorization: Bearer <token>`` on every request.
         limits: the size caps.
+        state: the state the worker processes share (`eiq_lab.runner.workers`; None: one process).
+        worker: which worker this application is.
 
     Raises:
         InputError: the start-up model cannot be loaded, or the engine/compute is not available here.
     """
-    runner = Runner(engine, compute, profile, limits)
+    runner = Runner(engine, compute, profile, limits, state or LocalState(), worker)
     if model is not None:
         runner.install(runner.load(model))
 
@@ -166,6 +188,7 @@ def create_app(
                 return _error(401, "this runner needs a token: send Authorization: Bearer <token>",
                               {"WWW-Authenticate": "Bearer"})  # fmt: skip
         try:
+            await runner.sync()
             return await handler(request)
         except Problem as exc:
             return _error(exc.status, str(exc))
@@ -210,6 +233,7 @@ class Handlers:
             "version": engine.version if engine else "",
             "model_limits": asdict(self.limits),
             "model": {"labels": list(engine.labels) if engine else [], "name": engine.model_name if engine else None},
+            "workers": {"count": self.runner.worker.count, "index": self.runner.worker.index},
         })  # fmt: skip
 
     async def model(self, request: web.Request) -> web.StreamResponse:
@@ -225,6 +249,7 @@ class Handlers:
             if slot.layers is None:
                 slot.layers = await loop.run_in_executor(None, engine.layers)
             timings = await loop.run_in_executor(None, engine.layer_timings) if slot.ran else {}
+        timing, runner_timings = self.runner.state.timings()
         layers = []
         for layer in slot.layers[: self.limits.max_layers]:
             layer = {**layer, "tensor": dict(layer["tensor"])}
@@ -236,7 +261,7 @@ class Handlers:
         return web.json_response({
             "model_name": engine.model_name, "engine": engine.name, "inputs": engine.inputs,
             "outputs": engine.outputs, "labels": engine.labels, "layer_count": len(slot.layers),
-            "timing": slot.timing, "layers": layers, "timings": dict(slot.timings),
+            "timing": timing, "layers": layers, "timings": runner_timings,
             "profiling": engine.profiling,
         })  # fmt: skip
 
@@ -265,35 +290,41 @@ class Handlers:
             raise Problem(400, f"block_count must be a whole number >= 1; received {text[:40]!r}")
         count = int(text)
         most = math.ceil(self.limits.max_model_size / self.limits.block_size)
-        if count > most:
-            self.runner.upload = None
-            raise Problem(413, f"{count} blocks of {self.limits.block_size} bytes exceed model_limits.max_model_size "
-                               f"({self.limits.max_model_size} bytes, at most {most} blocks)")  # fmt: skip
-        self.runner.upload = Upload(count)
+        state = self.runner.state
+        with state.changing():
+            if count > most:
+                state.end_upload()
+                raise Problem(413, f"{count} blocks of {self.limits.block_size} bytes exceed model_limits.max_model_"
+                                   f"size ({self.limits.max_model_size} bytes, at most {most} blocks)")  # fmt: skip
+            state.begin_upload(count)
         return {"reply": "success"}
 
     async def _block(self, data: bytes) -> dict[str, Any]:
-        upload = self.runner.upload
-        if upload is None:
-            raise Problem(400, "no upload in progress: send a block_count part first")
-        if upload.blocks and len(upload.blocks[-1]) != self.limits.block_size:
-            self.runner.upload = None
-            raise Problem(400, f"block {len(upload.blocks)} held {len(upload.blocks[-1])} bytes; every block but the "
-                               f"last must hold block_size ({self.limits.block_size}) bytes; start again")  # fmt: skip
-        upload.blocks.append(data)
-        if upload.size > self.limits.max_model_size:
-            self.runner.upload = None
-            raise Problem(413, f"the model exceeds model_limits.max_model_size ({self.limits.max_model_size} bytes)")
-        if len(upload.blocks) < upload.count:
-            return {"block": len(upload.blocks)}
-        self.runner.upload = None
-        model = b"".join(upload.blocks)
+        state, block, most = self.runner.state, self.limits.block_size, self.limits.max_model_size
+        with state.changing():  # never across an await: the other workers wait on it
+            upload = state.current_upload()
+            if upload is None:
+                raise Problem(400, "no upload in progress: send a block_count part first")
+            sizes = upload.sizes
+            if sizes and sizes[-1] != block:
+                state.end_upload()
+                raise Problem(400, f"block {len(sizes)} held {sizes[-1]} bytes; every block but the last must hold "
+                                   f"block_size ({block}) bytes; start again")  # fmt: skip
+            if sum(sizes) + len(data) > most:
+                state.end_upload()
+                raise Problem(413, f"the model exceeds model_limits.max_model_size ({most} bytes)")
+            upload.add(data)
+            if len(sizes) + 1 < upload.count:
+                return {"block": len(sizes) + 1}
+            model = upload.content()
+            state.end_upload()
         loop = asyncio.get_running_loop()
         try:
             engine = await loop.run_in_executor(None, self.runner.load, model)
         except InputError as exc:
             raise Problem(400, f"the uploaded model was not loaded ({exc}); the previous model stays loaded") from None
-        self.runner.install(engine)
+        with state.changing():
+            self.runner.adopt(engine)
         return {"reply": "success"}
 
     async def post(self, request: web.Request) -> web.StreamResponse:
@@ -301,7 +332,10 @@ class Handlers:
         if request.content_type == "labels/txt":
             slot = self.runner.loaded()
             text = (await request.read()).decode("utf-8", errors="replace")
-            slot.engine.labels = [line.strip() for line in text.splitlines() if line.strip()]
+            labels = [line.strip() for line in text.splitlines() if line.strip()]
+            with self.runner.state.changing():
+                slot.engine.labels = labels
+                self.runner.state.publish_labels(labels)
             return web.Response(text="Success", content_type="text/plain")
         slot = self.runner.loaded()
         engine = slot.engine
@@ -318,22 +352,27 @@ class Handlers:
         times = {"decode": 0, "input": 0}
         inputs = await self._inputs(request, engine, imgproc, loop, times)
         alone = self._alone(request)
-        async with slot.gate:
+        state = self.runner.state
+        if inputs is None:
+            inputs = state.last_inputs()
             if inputs is None:
-                if slot.inputs is None:
-                    raise Problem(400, "a run without a body re-runs the last inputs, and none were sent yet: send "
-                                       "an image or tensors")  # fmt: skip
-                inputs = slot.inputs
+                raise Problem(400, "a run without a body re-runs the last inputs, and none were sent yet: send "
+                                   "an image or tensors")  # fmt: skip
+        else:
+            state.keep_inputs(inputs)
+        async with slot.gate:
             expected = None if slot.fastest is None else slot.fastest * runs
-            if expected is not None and (expected < INLINE_NS or (alone and expected < ALONE_INLINE_NS)):
+            if (expected is not None and (expected < INLINE_NS or (alone and expected < ALONE_INLINE_NS))) or (
+                self.runner.worker.count > 1 and engine.concurrency == 1  # the other workers keep serving
+            ):
                 results, timing, wall = _run(engine, inputs, runs)  # cheaper than the hop to a worker thread
             else:
                 results, timing, wall = await loop.run_in_executor(None, _run, engine, inputs, runs)
             slot.fastest = wall if slot.fastest is None else min(slot.fastest, wall)
-            slot.inputs, slot.timing, slot.ran = inputs, timing, True
+            slot.ran = True
         prepared = time.perf_counter_ns()
         response = self._respond(engine, results, outputs, accept, timing, tag, times)
-        slot.timings = {**times, "output": time.perf_counter_ns() - prepared}
+        state.keep_timings(timing, {**times, "output": time.perf_counter_ns() - prepared})
         return response
 
     def _alone(self, request: web.Request) -> bool:
