@@ -2,14 +2,16 @@
 
 Two int8 MobileNet v2 models (random weights, calibrated on random inputs): alpha 0.35 96x96 (10 classes) and
 alpha 1.0 224x224 (1000 classes). Each runs in this process with LiteRT (the baseline) and in an `eiq-runner`
-subprocess (``-c threads=T``; its interpreter pool has the default size, one per core, at most 4).
+subprocess (``-c threads=T --workers W``, default W = auto: one worker process per core, each with one
+interpreter); throughput is measured with ``--workers 1`` too (one process, its interpreter pool one per core).
 
 * Latency: one client, one persistent connection, one request at a time. A request is the protocol's
   multipart body with the raw int8 tensor (part name = input, filename = shape) asking for one output as JSON
   (``POST /v1?output=NAME``, ``Accept: application/json``). Measured client-side from the first byte sent to
   the last byte of the reply read, with a raw socket and pre-built request bytes (the client's own cost stays
-  near zero), and then with `http.client` (what a plain Python client costs on top). In-process: set_tensor,
-  invoke, get_tensor on one interpreter. Added latency = runner p50 - in-process p50 (and the same for p99).
+  near zero), and then with `http.client` (what a plain Python client costs on top), and once more with the
+  client and the runner's processes on one core (no wake-up of a process on another core). In-process:
+  set_tensor, invoke, get_tensor on one interpreter. Added latency = runner p50 - in-process p50 (and p99).
 * Throughput: 4 clients at once (4 threads of this process, each a raw-socket connection sending pre-built
   requests back to back) for a fixed time, against in-process throughput on this machine's cores measured the
   same way: as many threads as the runner's pool, each with its own interpreter, invoking back to back.
@@ -17,10 +19,16 @@ subprocess (``-c threads=T``; its interpreter pool has the default size, one per
 The machine may be shared: in-process and runner figures are taken in alternating blocks (latency: 10 blocks
 of requests; throughput: 1-second windows), so other work on the machine weighs on both sides alike.
 
+Where the cores go: with every core busy, throughput is the cores over the CPU time one request costs. The
+benchmark reads the CPU time of the runner's processes and of the client threads per request, and the same for
+a bare asyncio server on loopback that reads each request and writes a fixed reply (no HTTP library, no model):
+the floor any Python server pays per request here. ``ceiling`` = in-process CPU per inference / (that plus the
+floor): the best ratio any such server could reach on this machine with the clients sharing its cores.
+
 Goals (issue 7): p50 added latency <= 0.5 ms; 4-client throughput >= 0.85x in-process. The client threads
 share the machine's cores with the runner (on a 2-core machine that is a real share).
 
-    python benchmarks/runner_bench.py [--requests 2000] [--seconds 4] [--threads 1]
+    python benchmarks/runner_bench.py [--requests 2000] [--seconds 4] [--threads 1] [--workers auto]
 """
 
 from __future__ import annotations
@@ -113,6 +121,67 @@ class RawClient:
         return chunk
 
 
+#: The floor: a bare asyncio server answering every request (read to its Content-Length) with a fixed reply.
+FLOOR_SERVER = """
+import asyncio, sys
+REPLY = b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: 2\\r\\n\\r\\n{}"
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buffer = transport, bytearray()
+    def data_received(self, data):
+        self.buffer += data
+        while (end := self.buffer.find(b"\\r\\n\\r\\n")) >= 0:
+            size = int(bytes(self.buffer[:end]).lower().split(b"content-length:")[1].split(b"\\r\\n")[0])
+            if len(self.buffer) < end + 4 + size:
+                return
+            del self.buffer[: end + 4 + size]
+            self.transport.write(REPLY)
+async def main():
+    server = await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", int(sys.argv[1]))
+    print("ready", flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children, alive ones included (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total + sum(cpu_seconds(child) for child in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (the runner's workers)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+
+def cpu_per_request(pid: int, calls: list, seconds: float) -> tuple[float, float, float]:
+    """Requests per second of `calls` (one thread each) against server `pid`, and the server's and this
+    process's CPU time per request (s)."""
+    server, client, started = cpu_seconds(pid), time.process_time(), time.perf_counter()
+    rate = concurrently(calls, seconds)
+    count = rate * (time.perf_counter() - started)
+    return rate, (cpu_seconds(pid) - server) / count, (time.process_time() - client) / count
+
+
+def floor_cpu(body_size: int, seconds: float) -> float:
+    """CPU time per request (server + client) of the bare asyncio server answering 4 raw-socket clients."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", FLOOR_SERVER, str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        server.stdout.readline()
+        clients = [RawClient(port, "/v1", b"x" * body_size) for _ in range(4)]
+        for c in clients:
+            timed(c.post, 20)
+        _, server_cpu, client_cpu = cpu_per_request(server.pid, [c.post for c in clients], seconds)
+        return server_cpu + client_cpu
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def http_client_post(connection: http.client.HTTPConnection, path: str, body: bytes) -> bytes:
     connection.request("POST", path, body, HEADERS)
     response = connection.getresponse()
@@ -159,14 +228,17 @@ def ms(seconds: list[float]) -> tuple[float, float]:
     return float(np.percentile(values, 50)), float(np.percentile(values, 99))
 
 
-def measure(model: Path, requests: int, seconds: float, threads: int) -> dict[str, float]:
-    """Latency and throughput figures of one model, in-process and through a runner; the two sides are measured
-    in alternating blocks, so both see the same machine (other work on it comes and goes)."""
+def measure(model: Path, requests: int, seconds: float, threads: int, workers: str) -> dict[str, float]:
+    """Latency and throughput figures of one model, in-process and through a runner with `workers` (latency
+    only when ``requests``); the two sides are measured in alternating blocks, so both see the same machine
+    (other work on it comes and goes)."""
     from ai_edge_litert.interpreter import Interpreter
 
     from eiq_lab.runner.engines import open_engine
+    from eiq_lab.runner.shared import worker_count
 
-    pool = open_engine(model, compute=f"threads={threads}").concurrency  # the runner's default pool size
+    count = worker_count(workers)
+    pool = count * open_engine(model, compute=f"threads={threads}", workers=count).concurrency  # interpreters
 
     def interpreter_call():
         interpreter = Interpreter(model_path=str(model), num_threads=threads)
@@ -187,50 +259,71 @@ def measure(model: Path, requests: int, seconds: float, threads: int) -> dict[st
         timed(call, 10)
 
     port = free_port()
-    command = [sys.executable, "-m", "eiq_lab.cli.runner", "-H", str(port), "-c", f"threads={threads}", str(model)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "eiq_lab.cli.runner", "-H", str(port), "-c", f"threads={threads}",
+               "--workers", workers, str(model)]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        for _ in range(300):
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port)
-                connection.request("GET", "/v1/model")
-                description = json.loads(connection.getresponse().read())
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
+        if f":{port}/v1" not in server.stdout.readline():  # printed once every worker serves
             raise SystemExit("the runner did not start")
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        connection.request("GET", "/v1/model")
+        description = json.loads(connection.getresponse().read())
         assert description["inputs"][0]["name"] == given["name"]
         path = f"/v1?output={description['outputs'][0]['name']}"
         body = request_body(given["name"], value)
-        client = RawClient(port, path, body)
-        reply = json.loads(client.post())
-        assert reply["outputs"][0]["shape"] == description["outputs"][0]["shape"], reply
-        timed(client.post, max(50, requests // 10))  # warm-up, and the runner settles on one client alone
-        blocks = 10
-        times: dict[str, list[float]] = {"local": [], "raw": []}
-        for _ in range(blocks):
-            times["local"] += timed(local, requests // blocks)
-            times["raw"] += timed(client.post, requests // blocks)
-        # http.client on a connection of its own, after the raw client's (the runner treats clients that take
-        # turns as concurrent ones for 0.1 s: they go to its worker threads)
-        started = time.perf_counter()
-        while time.perf_counter() - started < 0.3:
-            http_client_post(connection, path, body)
-        times["http"] = timed(lambda: http_client_post(connection, path, body), requests)
-        figures = {"pool": pool}
-        for side, values in times.items():
-            figures[f"{side}_p50"], figures[f"{side}_p99"] = ms(values)
+        figures: dict[str, float] = {"pool": pool, "workers": count}
+        if requests:
+            client = RawClient(port, path, body)
+            reply = json.loads(client.post())
+            assert reply["outputs"][0]["shape"] == description["outputs"][0]["shape"], reply
+            timed(client.post, max(50, requests // 10))  # warm-up, and the runner settles on one client alone
+            blocks = 10
+            times: dict[str, list[float]] = {"local": [], "raw": []}
+            for _ in range(blocks):
+                times["local"] += timed(local, requests // blocks)
+                times["raw"] += timed(client.post, requests // blocks)
+            # http.client on a connection of its own, after the raw client's (the runner treats clients that
+            # take turns as concurrent ones for 0.1 s: they go to its worker threads)
+            started = time.perf_counter()
+            while time.perf_counter() - started < 0.3:
+                http_client_post(connection, path, body)
+            times["http"] = timed(lambda: http_client_post(connection, path, body), requests)
+            # the client and the runner on one core: no wake-up of a process on another core (costly on a VM)
+            core = {max(os.sched_getaffinity(0))}
+            mask = os.sched_getaffinity(0)
+            for pid in (server.pid, *children(server.pid)):
+                os.sched_setaffinity(pid, core)
+            os.sched_setaffinity(0, core)
+            try:
+                timed(client.post, 100)
+                times["pinned"] = timed(client.post, requests)
+            finally:
+                os.sched_setaffinity(0, mask)
+                for pid in (server.pid, *children(server.pid)):
+                    os.sched_setaffinity(pid, mask)
+            for side, values in times.items():
+                figures[f"{side}_p50"], figures[f"{side}_p99"] = ms(values)
+            client.sock.close()
+        connection.close()
 
         clients = [RawClient(port, path, body) for _ in range(4)]
         for c in clients:
             timed(c.post, 5)
         windows = max(1, round(seconds))
-        local_rates, runner_rates = [], []
+        local_rates, runner_rates, local_cpu, server_cpu, client_cpu = [], [], [], [], []
         for _ in range(windows):
-            local_rates.append(concurrently(calls, seconds / windows))
-            runner_rates.append(concurrently([c.post for c in clients], seconds / windows))
+            rate, _, cpu = cpu_per_request(os.getpid(), calls, seconds / windows)
+            local_rates.append(rate)
+            local_cpu.append(cpu)
+            rate, server_side, client_side = cpu_per_request(server.pid, [c.post for c in clients], seconds / windows)
+            runner_rates.append(rate)
+            server_cpu.append(server_side)
+            client_cpu.append(client_side)
         figures["local_rate"], figures["runner_rate"] = float(np.mean(local_rates)), float(np.mean(runner_rates))
+        figures["local_cpu"], figures["server_cpu"] = float(np.mean(local_cpu)), float(np.mean(server_cpu))
+        figures["client_cpu"] = float(np.mean(client_cpu))
+        if requests:
+            figures["floor_cpu"] = floor_cpu(len(body), seconds / windows)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -243,6 +336,7 @@ def main() -> None:
                         "large one gets a tenth)")  # fmt: skip
     parser.add_argument("--seconds", type=float, default=4.0, help="throughput measurement time per side")
     parser.add_argument("--threads", type=int, default=1, help="LiteRT threads per interpreter")
+    parser.add_argument("--workers", default="auto", help="the runner's worker processes (default auto: one per core)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="eiq_runner_bench_"))
     maker = multiprocessing.get_context("spawn").Process(target=make_models, args=(work,))
@@ -250,23 +344,38 @@ def main() -> None:
     maker.join()
     rows = []
     for n, (title, (alpha, size, _)) in enumerate(MODELS.items()):
+        path = model_path(work, alpha, size)
         count = args.requests if n == 0 else args.requests // 10
-        rows.append((title, measure(model_path(work, alpha, size), count, args.seconds, args.threads)))
+        many = measure(path, count, args.seconds, args.threads, args.workers)
+        one = measure(path, 0, args.seconds, args.threads, "1")
+        rows.append((title, many, one))
 
     print(f"\nint8 models, LiteRT threads {args.threads} per interpreter, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f} (other work on the machine); times in ms")  # fmt: skip
+    print("\nLatency, one client (runner: --workers " + args.workers + ")\n")
     print("| model | in-process p50 / p99 | runner p50 / p99 (raw socket) | added p50 / p99 (goal p50 <= 0.5) | "
-          "runner p50 / p99 (http.client) | in-process / runner 4 clients, req/s | ratio (goal >= 0.85) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
-    for title, f in rows:
+          "runner p50 / p99 (http.client) | client and runner on one core: p50 / p99, added p50 |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for title, f, _ in rows:
         added50, added99 = f["raw_p50"] - f["local_p50"], f["raw_p99"] - f["local_p99"]
-        ratio = f["runner_rate"] / f["local_rate"]
         print(
             f"| {title} | {f['local_p50']:.3f} / {f['local_p99']:.3f} | {f['raw_p50']:.3f} / {f['raw_p99']:.3f} "
             f"| **{added50:.3f}** / {added99:.3f} {'ok' if added50 <= 0.5 else 'MISSED'} "
             f"| {f['http_p50']:.3f} / {f['http_p99']:.3f} "
-            f"| {f['local_rate']:.0f} ({f['pool']} threads) / {f['runner_rate']:.0f} "
-            f"| **{ratio:.2f}x** {'ok' if ratio >= 0.85 else 'MISSED'} |"
+            f"| {f['pinned_p50']:.3f} / {f['pinned_p99']:.3f}, {f['pinned_p50'] - f['local_p50']:.3f} |"
+        )
+    print("\nThroughput, 4 clients (req/s), and CPU time per request (ms: runner processes + client threads)\n")
+    print("| model | in-process | runner, W workers | ratio (goal >= 0.85) | runner, 1 process | ratio | CPU per "
+          "request: in-process / runner + clients / floor | ceiling |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for title, f, one in rows:
+        ratio, single = f["runner_rate"] / f["local_rate"], one["runner_rate"] / one["local_rate"]
+        ceiling = f["local_cpu"] / (f["local_cpu"] + f["floor_cpu"])
+        print(
+            f"| {title} | {f['local_rate']:.0f} ({f['pool']} threads) | {f['runner_rate']:.0f} (W={f['workers']}) "
+            f"| **{ratio:.2f}x** {'ok' if ratio >= 0.85 else 'MISSED'} | {one['runner_rate']:.0f} | {single:.2f}x "
+            f"| {f['local_cpu'] * 1e3:.3f} / {f['server_cpu'] * 1e3:.3f} + {f['client_cpu'] * 1e3:.3f} / "
+            f"{f['floor_cpu'] * 1e3:.3f} | {ceiling:.2f}x |"
         )
 
 

@@ -99,8 +99,10 @@ def _serve(args: argparse.Namespace) -> int:
                          limits=limits)  # fmt: skip
         slot = app[RUNNER].slot
         engine = slot.engine if slot else None
-        started(engine and engine.name, engine and engine.model_name, engine and engine.version)
-        web.run_app(app, host=args.host, port=args.port, print=None, access_log=None, handle_signals=True)
+        described = (engine and engine.name, engine and engine.model_name, engine and engine.version)
+        # aiohttp calls `print` once the socket is bound: the line then tells a reader it may connect
+        web.run_app(app, host=args.host, port=args.port, print=lambda _: started(*described), access_log=None,
+                    handle_signals=True)  # fmt: skip
     print(f"{PROG}: stopped", flush=True)
     return 0
 

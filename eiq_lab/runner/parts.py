@@ -1,5 +1,6 @@
-"""The run request's multipart tensor parts (name, filename, bytes) from a body read whole: a lean split for
-well-formed bodies, using aiohttp's header parsers, and aiohttp's multipart reader for everything else.
+"""The requests' multipart parts: a run's tensor parts (name, filename, bytes) from a body read whole (a lean
+split for well-formed bodies, using aiohttp's header parsers, and aiohttp's multipart reader for everything
+else), and an upload's parts streamed with aiohttp's reader (`form_parts`, `read_part`).
 
 The lean path takes only the canonical layout (the body opens with the first delimiter, every part has a
 Content-Disposition and at most a Content-Type, the close delimiter ends the body); anything else, malformed
@@ -10,9 +11,9 @@ are cached: clients send the same header block with every request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from aiohttp import BodyPartReader, MultipartReader, hdrs
 from aiohttp.base_protocol import BaseProtocol
@@ -45,6 +46,10 @@ class MalformedBody(ValueError):
 
 class NestedBody(Exception):
     """A part is itself a multipart body."""
+
+
+class PartTooLarge(Exception):
+    """A part holds more bytes than the request may carry."""
 
 
 async def body_parts(headers: Mapping[str, str], body: bytes, cap: int) -> list[Part]:
@@ -154,3 +159,38 @@ async def _read(headers: Mapping[str, str], body: bytes, cap: int) -> list[Part]
         name, filename = disposition(part.headers.get(hdrs.CONTENT_DISPOSITION))
         parts.append(Part(name, filename, await part.read()))
     return parts
+
+
+async def form_parts(request: Any) -> AsyncIterator[BodyPartReader]:
+    """The parts of an aiohttp request's multipart body, streamed (read each with `read_part`).
+
+    Raises:
+        MalformedBody: aiohttp's reader refused the body.
+        NestedBody: a part is a multipart body itself.
+    """
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise NestedBody("nested multipart bodies are not supported")
+            yield part
+    except MALFORMED as exc:
+        raise MalformedBody(str(exc) or type(exc).__name__) from None
+
+
+async def read_part(part: BodyPartReader, cap: int) -> bytearray:
+    """A streamed part's content, at most `cap` bytes.
+
+    Raises:
+        PartTooLarge: the part holds more than `cap` bytes.
+        MalformedBody: aiohttp's reader refused the body.
+    """
+    data = bytearray()
+    try:
+        while chunk := await part.read_chunk(64 * 1024):
+            data += chunk
+            if len(data) > cap:
+                raise PartTooLarge(f"part {part.name!r} exceeds {cap} bytes")
+    except MALFORMED as exc:
+        raise MalformedBody(str(exc) or type(exc).__name__) from None
+    return data

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from ..errors import InputError
 from .engines import IMGPROC, Engine, decode_image, image_input, numpy_dtype, open_engine
-from .parts import MalformedBody, NestedBody, body_parts
+from .parts import MalformedBody, NestedBody, PartTooLarge, body_parts, form_parts, read_part
 from .shared import LocalState, Published, SharedState
 
 log = logging.getLogger("eiq_lab.runner")
@@ -274,13 +274,21 @@ class Handlers:
         if request.content_length is not None and request.content_length > cap:
             raise Problem(413, f"a block holds at most {self.limits.block_size} bytes (model_limits.block_size)")
         reply: dict[str, Any] = {}
-        async for part in _parts(request):
-            if part.name == "block_count":
-                reply = self._start(bytes(await _read(part, 64)).decode(errors="replace").strip())
-            elif part.name == "block_content":
-                reply = await self._block(bytes(await _read(part, self.limits.block_size)))
-            else:
-                raise Problem(400, f"PUT /v1 takes parts block_count and block_content; received part {part.name!r}")
+        try:
+            async for part in form_parts(request):
+                if part.name == "block_count":
+                    reply = self._start(bytes(await read_part(part, 64)).decode(errors="replace").strip())
+                elif part.name == "block_content":
+                    reply = await self._block(bytes(await read_part(part, self.limits.block_size)))
+                else:
+                    raise Problem(400, "PUT /v1 takes parts block_count and block_content; received part "
+                                       f"{part.name!r}")  # fmt: skip
+        except MalformedBody as exc:
+            raise Problem(400, f"malformed multipart body: {exc}") from None
+        except NestedBody as exc:
+            raise Problem(400, str(exc)) from None
+        except PartTooLarge as exc:
+            raise Problem(413, str(exc)) from None
         if not reply:
             raise Problem(400, "PUT /v1 received no part; send block_count, then block_content")
         return web.json_response(reply)
@@ -547,32 +555,6 @@ def _top(engine: Engine, results: dict[str, np.ndarray]) -> tuple[str, float, in
     index = int(np.argmax(value))
     label = engine.labels[index] if index < len(engine.labels) else str(index)
     return label, float(value[index]), index
-
-
-async def _parts(request: web.Request) -> Any:
-    try:
-        reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                return
-            if not isinstance(part, BodyPartReader):
-                raise Problem(400, "nested multipart bodies are not supported")
-            yield part
-    except (ValueError, AssertionError, RuntimeError) as exc:  # aiohttp's multipart parser on malformed input
-        raise Problem(400, f"malformed multipart body: {exc}") from None
-
-
-async def _read(part: Any, cap: int) -> bytearray:
-    data = bytearray()
-    try:
-        while chunk := await part.read_chunk(64 * 1024):
-            data += chunk
-            if len(data) > cap:
-                raise Problem(413, f"part {part.name!r} exceeds {cap} bytes")
-    except (ValueError, AssertionError, RuntimeError) as exc:
-        raise Problem(400, f"malformed multipart body: {exc}") from None
-    return data
 
 
 class BackgroundServer:

@@ -4,13 +4,15 @@ last run's inputs (a run without a body re-runs them, whichever worker served th
 
 A `SharedState` lives in a private temporary folder: the upload's blocks and the published model as files, the
 last inputs in a memory-mapped file, a generation counter and the last timings in shared memory, and one
-cross-process lock around changes. A worker compares the generation with the one it last saw at the start of
-every request (one shared-memory read) and loads what another worker published.
+cross-process lock around changes (a file lock: the system releases it if its holder is killed). A worker
+compares the generation with the one it last saw at the start of every request (one shared-memory read) and
+loads what another worker published.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import mmap
 import multiprocessing
@@ -142,9 +144,10 @@ class SharedState:
     #: inputs belong to.
     TIMING, DECODE, INPUT, OUTPUT, INPUTS_MODEL = range(5)
 
-    def __init__(self, folder: str, capacity: int, lock: Any, generation: Any, numbers: Any):
+    def __init__(self, folder: str, capacity: int, generation: Any, numbers: Any):
         self.folder, self.capacity = Path(folder), capacity
-        self._lock, self._generation, self._numbers = lock, generation, numbers
+        self._generation, self._numbers = generation, numbers
+        self._lock_fd: int | None = None
         self._seen = self._model = 0  # the generation this worker last looked at; its model's generation
         self._map: mmap.mmap | None = None
         self._header: tuple[Any, bytes] | None = None
@@ -157,20 +160,30 @@ class SharedState:
         with open(Path(folder) / "inputs", "wb") as out:
             out.truncate(capacity)  # sparse: only the pages written take memory or disk
         context = multiprocessing.get_context("spawn")
-        return cls(folder, capacity, context.Lock(), context.RawValue("Q", 0), context.RawArray("q", 5))
+        return cls(folder, capacity, context.RawValue("Q", 0), context.RawArray("q", 5))
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_map": None, "_header": None, "_seen": 0, "_model": 0}
+        return {**self.__dict__, "_map": None, "_header": None, "_seen": 0, "_model": 0, "_lock_fd": None}
 
     def remove(self) -> None:
         if self._map is not None:
             self._map.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     @contextlib.contextmanager
-    def changing(self) -> Iterator[None]:
-        with self._lock:
+    def _locked(self) -> Iterator[None]:
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
             yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def changing(self) -> contextlib.AbstractContextManager[None]:
+        return self._locked()
 
     def begin_upload(self, count: int) -> Upload:
         return FolderUpload(self.folder / "upload", count)
@@ -210,7 +223,7 @@ class SharedState:
         """What another worker published since this one last looked (None: nothing)."""
         if self._generation.value == self._seen:
             return None
-        with self._lock:
+        with self._locked():
             self._seen = self._generation.value
             record = self._read()
         if record is None:
@@ -233,7 +246,7 @@ class SharedState:
         header = self._header[1]
         size = len(header) + sum(value.nbytes for value in inputs.values())
         memory = self._mapped()
-        with self._lock:
+        with self._locked():
             if len(header) > _HEADER_MAX or size > self.capacity:  # larger than any request: not kept
                 self._numbers[self.INPUTS_MODEL] = -1
                 return
@@ -247,7 +260,7 @@ class SharedState:
 
     def last_inputs(self) -> dict[str, np.ndarray] | None:
         memory = self._mapped()
-        with self._lock:
+        with self._locked():
             (size,) = _HEADER.unpack_from(memory)
             if size == 0 or self._numbers[self.INPUTS_MODEL] != self._model:
                 return None

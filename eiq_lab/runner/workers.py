@@ -129,6 +129,8 @@ def _dispatch(listener: socket.socket, pool: list[_Process], respawn: Callable[[
                 _accept(listener, pool)
                 continue
             kind, worker = key.data
+            if worker.channel.fileno() < 0:  # an event of a worker already replaced in this batch
+                continue
             if kind == "channel":
                 if not _count_closed(worker):  # the worker's end closed: it is exiting (its sentinel follows)
                     selector.unregister(worker.channel)
@@ -158,13 +160,14 @@ def _accept(listener: socket.socket, pool: list[_Process]) -> None:
             return
         except OSError:  # the client gave up between the readiness and the accept, or out of descriptors
             return
-        worker = min(pool, key=lambda w: w.connections)
         with connection:
-            try:
-                socket.send_fds(worker.channel, [b"s"], [connection.fileno()])
-            except OSError:  # the worker just exited: the client sees the connection close and may retry
-                continue
-        worker.connections += 1
+            for worker in sorted(pool, key=lambda w: w.connections):  # the least busy first
+                try:
+                    socket.send_fds(worker.channel, [b"s"], [connection.fileno()])
+                except OSError:  # the worker just exited (its restart follows): try the next
+                    continue
+                worker.connections += 1
+                break
 
 
 def _count_closed(worker: _Process) -> bool:
