@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .output import add_flag, print_json
+from .output import add_flag, print_json, progress_for
 
 
 def _percent(value: float | None) -> str:
@@ -83,6 +83,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         report = evaluate_run(
             project, run, model=model, executor=executor, threshold=args.threshold, labels=_labels(args.labels),
             normalization=args.normalization, batch_size=args.batch, trust_code=args.trust_code,
+            progress=progress_for(args),
         )  # fmt: skip
     detection = hasattr(report, "map50")
     if args.cell and detection:
@@ -126,4 +127,5 @@ def register(subparsers: Any) -> None:
     add_flag(p, "trust-code", action="store_true", help="let a Keras file run the Python code it holds (Lambda)")
     add_flag(p, "batch", type=int, default=32, help="images per prediction (default 32)")
     add_flag(p, "json", action="store_true", help="print the report as JSON")
+    add_flag(p, "quiet", "-q", action="store_true", help="no progress display")
     p.set_defaults(handler=_evaluate)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..events import Observer, Progress, as_progress
 from .classification import ClassificationReport, ClassificationResults
 from .detection import DetectionReport, ImageBoxes, detection_metrics
 from .executors import Executor, ModelLike, open_model
@@ -146,6 +147,7 @@ def evaluate_run(
     score_threshold: float = EVALUATION_SCORE_THRESHOLD,
     max_detections: int = EVALUATION_MAX_DETECTIONS,
     trust_code: bool = False,
+    progress: Progress | Observer | None = None,
 ) -> ClassificationReport | DetectionReport:
     """Evaluate a model on the project's test group.
 
@@ -163,6 +165,8 @@ def evaluate_run(
         batch_size: images per prediction.
         score_threshold, max_detections: detection only: the decoder's threshold and cap for mAP.
         trust_code: let a Keras file run the Python code it carries (Lambda layers).
+        progress: observer or `Progress`: a stage of the test images, advanced a batch at a time; a stop
+            request ends the evaluation at the next batch (`Stopped`).
 
     Returns:
         A `ClassificationReport` (with ``.results``, the cached predictions) or a `DetectionReport`.
@@ -193,7 +197,14 @@ def evaluate_run(
         )
     if executor is None:
         executor = runner or open_model(load_run_model(project, subject.run))
-    outputs = np.concatenate([np.asarray(executor(x)) for x, _ in inputs.test_dataset()])
+    progress = as_progress(progress)
+    progress.start(f"evaluating {samples.test_count} test images", total=samples.test_count)
+    batches = []
+    for x, _ in inputs.test_dataset():
+        batches.append(np.asarray(executor(x)))
+        progress.advance(int(x.shape[0]))  # raises Stopped on a stop request
+    progress.end()
+    outputs = np.concatenate(batches)
     classes = subject.classes
     if not detection:
         ids, truth = samples.test

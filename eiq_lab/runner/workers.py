@@ -69,6 +69,8 @@ def serve(config: Config, workers: int, host: str, port: int, started: Callable[
     """
     if workers > 1 and config.profile:
         raise InputError("per-layer profiling (-d prof) times one interpreter: run it with --workers 1")
+    if not sys.platform.startswith("linux"):  # descriptor hand-over over SOCK_SEQPACKET pairs, /proc
+        raise InputError(f"--workers above 1 runs on Linux; this is {sys.platform}: use --workers 1")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.create_server((host.strip("[]"), port), family=family, backlog=1024)
     listener.setblocking(False)

@@ -223,10 +223,8 @@ class Validation(Panel):
             progress.start("quantizing the model (int8)", total=1)
             executor = quantized_executor(self.project, run, **quant)
             progress.advance()
-        progress.start(f"evaluating on the test images ({where})", total=1)
-        report = evaluate_run(self.project, run, model=model, executor=executor, threshold=threshold)
-        progress.advance()
-        progress.end()
+        progress.message(f"evaluating on {where}")
+        report = evaluate_run(self.project, run, model=model, executor=executor, threshold=threshold, progress=progress)
         what = f"run {run}" if run is not None else "the model file"
         if quant is not None:
             what += f" int8 {'per channel' if quant['per_channel'] else 'per tensor'}"

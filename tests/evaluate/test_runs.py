@@ -154,3 +154,37 @@ def test_the_validation_toggle_evaluates_the_run_quantized(trained_digits, tmp_p
     assert json.loads(capsys.readouterr().out)["images"] == 30
     assert main(["evaluate", str(trained_digits), "--quantize", "--model", "m.tflite"]) == 1
     assert "run as it is" in capsys.readouterr().err
+
+
+def test_evaluation_reports_progress_a_batch_at_a_time_and_stops_on_request(trained_digits, capsys):
+    from eiq_lab.errors import Stopped
+    from eiq_lab.events import Progress
+
+    events = []
+    with open_project(trained_digits) as project:
+        test_ids = [i.id for i in project.iter_images(group="test")]
+        report = evaluate_run(project, batch_size=16, progress=events.append)
+        started = [e for e in events if e.kind == "start"]
+        assert len(started) == 1 and started[0].total == len(test_ids)
+        steps = [e.done for e in events if e.kind == "advance"]
+        assert steps == [min(n * 16, len(test_ids)) for n in range(1, len(steps) + 1)] and steps[-1] == len(test_ids)
+        assert events[-1].kind == "end" and len(report.image_ids) == len(test_ids)
+
+        # a stop request ends it at the next batch, with no report
+        progress = Progress()
+        seen = []
+
+        def stop_after_first(event):
+            seen.append(event.kind)
+            if event.kind == "advance":
+                progress.stop()
+
+        progress.observers.append(stop_after_first)
+        with pytest.raises(Stopped):
+            evaluate_run(project, batch_size=16, progress=progress)
+        assert seen.count("advance") == 1 and "end" not in seen
+    # the command line shows the progress on stderr (none with --quiet or --json)
+    assert main(["evaluate", str(trained_digits)]) == 0
+    assert "test images" in capsys.readouterr().err
+    assert main(["evaluate", str(trained_digits), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
