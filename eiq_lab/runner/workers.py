@@ -53,7 +53,6 @@ class _Process:
     process: Any
     channel: socket.socket
     connections: int = 0
-    ready: bool = False
 
 
 def serve(config: Config, workers: int, host: str, port: int, started: Callable[[dict[str, Any]], None]) -> None:
@@ -109,7 +108,6 @@ def _wait_ready(worker: _Process) -> dict[str, Any]:
     """Block until the worker is ready; its description of the model. Raises InputError if it failed."""
     message = worker.channel.recv(1 << 16)
     if message[:1] == READY:
-        worker.ready = True
         worker.channel.setblocking(False)
         return json.loads(message[1:])
     worker.process.join(timeout=STOP_SECONDS)
