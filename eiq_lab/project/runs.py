@@ -199,7 +199,7 @@ class Runs:
                 (run, epoch, phase, step, json.dumps(metrics), weights, optimizer),
             )
             rows = [(run, "step", s, e, json.dumps(m)) for s, e, m in step_metrics]
-            rows.append((run, "epoch", epoch, epoch, json.dumps(metrics)))
+            rows.append((run, "epoch", step, epoch, json.dumps(metrics)))  # keyed by the epoch's last global step
             self._db.executemany(
                 "INSERT OR REPLACE INTO run_metrics (run_id, scope, step, epoch, metrics) VALUES (?, ?, ?, ?, ?)", rows
             )
@@ -251,7 +251,8 @@ class Runs:
             return self._db.execute("DELETE FROM checkpoints WHERE run_id = ? AND epoch > ?", (run, epoch)).rowcount
 
     def run_metrics(self, run: int | str, scope: str = "epoch") -> list[tuple[int, int, dict[str, float]]]:
-        """A run's recorded metrics as ``(step, epoch, metrics)``; `scope` is ``"step"`` or ``"epoch"``."""
+        """A run's recorded metrics as ``(step, epoch, metrics)``, oldest first; `scope` is ``"step"`` (one row per
+        recorded training step) or ``"epoch"`` (one row per epoch, at the global step the epoch ended on)."""
         if scope not in ("step", "epoch"):
             raise InputError(f"metrics scope must be 'step' or 'epoch'; received {scope!r}")
         rows = self._query(

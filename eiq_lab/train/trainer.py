@@ -470,7 +470,7 @@ class Trainer:
             monitor = None
             if phase == "train" and s.stop is not None:
                 monitor = StopMonitor(s.stop, (self.plugin.get_metrics() or ["loss"])[0])
-                for number, _, metrics in self.project.run_metrics(self.run_id):  # replay a continued run
+                for _, number, metrics in self.project.run_metrics(self.run_id):  # replay a continued run
                     monitor.update(number, metrics)
             stop_reason: list[str] = []
 

@@ -20,8 +20,8 @@ from .training_form import TrainingForm, shown
 def run_points(project: Any, run: int | str) -> list[dict[str, Any]]:
     """A run's recorded epochs as chart points (``{"step", "epoch", "phase", **metrics}``), oldest first.
 
-    Read from its checkpoints, which keep each epoch's global step (the epoch rows of `project.run_metrics`
-    are keyed by epoch number); the same values the trainer's ``epoch`` events carry.
+    Read from its checkpoints, which keep each epoch's global step and phase; the same values the trainer's
+    ``epoch`` events carry.
     """
     return [{"step": c.step, "epoch": c.epoch, "phase": c.phase, **c.metrics} for c in project.checkpoints(run)]
 
