@@ -235,7 +235,7 @@ def measure(model: Path, requests: int, seconds: float, threads: int, workers: s
     from ai_edge_litert.interpreter import Interpreter
 
     from eiq_lab.runner.engines import open_engine
-    from eiq_lab.runner.shared import worker_count
+    from eiq_lab.runner.workers import worker_count
 
     count = worker_count(workers)
     pool = count * open_engine(model, compute=f"threads={threads}", workers=count).concurrency  # interpreters

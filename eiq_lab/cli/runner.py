@@ -64,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from ..runner.server import MIB, RUNNER, Limits, create_app
-    from ..runner.shared import worker_count
+    from ..runner.workers import worker_count
 
     if not 0 < args.port < 65536:
         raise InputError(f"-H (port) must be 1-65535; received {args.port}")

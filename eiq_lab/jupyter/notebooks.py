@@ -5,6 +5,7 @@ and their cells, built here so a pip-installed user gets them without the reposi
 from __future__ import annotations
 
 import posixpath
+from importlib import resources
 from typing import Any
 
 from ..errors import InputError
@@ -19,16 +20,6 @@ KINDS: dict[str, str] = {
 #: model files the Model Tool opens (a SavedModel is a folder holding `SAVED_MODEL_FILE`)
 MODEL_SUFFIXES: tuple[str, ...] = (".tflite", ".onnx", ".h5", ".keras", ".pb")
 SAVED_MODEL_FILE = "saved_model.pb"
-
-# Voila shows markdown cells, and the Portal has its own title bar: its notebook is one code cell
-_PORTAL_CODE = """\
-# The eIQ Portal, made to be shown by Voila (the eIQ sidebar's "Open Portal"). It works in the folder named by
-# EIQ_WORKSPACE, else in this notebook's folder.
-import os
-
-from eiq_lab.widgets import Portal
-
-Portal(workspace=os.environ.get("EIQ_WORKSPACE", "."))"""
 
 
 def check_kind(kind: str) -> str:
@@ -88,22 +79,22 @@ def notebook_content(kind: str, *, model: str | None = None) -> dict[str, Any]:
     import nbformat
 
     check_kind(kind)
+    model_argument = ""
     if kind == "home":
         intro = "Create a project or open a recent one; the steps of the Portal open from here."
-        code = "from eiq_lab.widgets import Home\n\nHome()"
     elif kind == "portal":
-        intro, code = "", _PORTAL_CODE
+        intro = ""  # Voila shows markdown cells, and the Portal has its own title bar: one code cell
+    elif kind == "modeltool" and model:
+        name = posixpath.basename(model.strip("/"))
+        intro = f"`{name}`: its graph, layers and weights; convert it or profile it on a target."
+        model_argument = repr(name)
     elif kind == "modeltool":
-        if model:
-            name = posixpath.basename(model.strip("/"))
-            intro = f"`{name}`: its graph, layers and weights; convert it or profile it on a target."
-            code = f"from eiq_lab.widgets import ModelTool\n\nModelTool({name!r})"
-        else:
-            intro = "Open a model file (Keras, SavedModel, TFLite, ONNX): its graph, layers and weights."
-            code = "from eiq_lab.widgets import ModelTool\n\nModelTool()"
+        intro = "Open a model file (Keras, SavedModel, TFLite, ONNX): its graph, layers and weights."
     else:
         intro = "The converter plug-ins, their readiness, and installing or removing them."
-        code = "from eiq_lab.widgets import Plugins\n\nPlugins()"
+    # the code cells are package data (cells/KIND.cell): text of the notebook, not code of this module
+    template = resources.files(__package__).joinpath("cells", f"{kind}.cell").read_text(encoding="utf-8")
+    code = template.replace("{model}", model_argument).rstrip("\n")
     cells = [nbformat.v4.new_markdown_cell(f"# {KINDS[kind]}\n\n{intro}")] if intro else []
     notebook = nbformat.v4.new_notebook(
         cells=[*cells, nbformat.v4.new_code_cell(code)],

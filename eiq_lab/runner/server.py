@@ -1,8 +1,8 @@
 """The ModelRunner server: the eIQ REST protocol v1 (INTERFACES.md) over aiohttp, serving one loaded engine to
 many clients at once (as many runs at a time as the engine has interpreters), with size caps and a token.
 
-`create_app(...)` builds the application; `BackgroundServer` runs one on a loopback port in a thread (tests,
-notebooks); the `eiq-runner` command serves one in the foreground.
+`create_app(...)` builds the application; `background.BackgroundServer` runs one on a loopback port in a thread
+(tests, notebooks); the `eiq-runner` command serves one in the foreground (`workers` with several processes).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import math
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -555,47 +554,3 @@ def _top(engine: Engine, results: dict[str, np.ndarray]) -> tuple[str, float, in
     index = int(np.argmax(value))
     label = engine.labels[index] if index < len(engine.labels) else str(index)
     return label, float(value[index]), index
-
-
-class BackgroundServer:
-    """A runner application served on a loopback port from a thread of its own (tests, notebooks).
-
-    Example:
-        >>> with BackgroundServer(create_app("m.tflite")) as server:  # doctest: +SKIP
-        ...     print(server.url)  # http://127.0.0.1:PORT/v1
-    """
-
-    def __init__(self, app: web.Application, host: str = "127.0.0.1", port: int = 0):
-        self.app, self.host, self.port = app, host, port
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="eiq-runner", daemon=True)
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
-
-    def start(self) -> BackgroundServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
-        return self
-
-    async def _start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # the ephemeral port the OS picked
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
-
-    def __enter__(self) -> BackgroundServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

@@ -278,12 +278,3 @@ class SharedState:
     def timings(self) -> tuple[int, dict[str, int]]:
         timing, decode, given, output = self._numbers[: self.INPUTS_MODEL]
         return timing, {"decode": decode, "input": given, "output": output}
-
-
-def worker_count(text: str) -> int:
-    """``--workers``: a whole number >= 1 or ``auto`` (one per core)."""
-    if text == "auto":
-        return max(1, os.cpu_count() or 1)
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"--workers must be a whole number >= 1 or auto; received {text!r}")
-    return int(text)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
+import os
 import selectors
 import signal
 import socket
@@ -262,3 +263,12 @@ async def _serve_worker(index: int, count: int, channel: socket.socket, config: 
     await finished
     await runner.shutdown()
     await runner.cleanup()
+
+
+def worker_count(text: str) -> int:
+    """``--workers``: a whole number >= 1 or ``auto`` (one per core)."""
+    if text == "auto":
+        return max(1, os.cpu_count() or 1)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"--workers must be a whole number >= 1 or auto; received {text!r}")
+    return int(text)

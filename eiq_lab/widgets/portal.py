@@ -207,13 +207,7 @@ class Portal(Panel):
             raise EiqError(f"no workspace named {name!r}; workspaces: {', '.join(labels)}")
         if self.project is None and name not in WITHOUT_PROJECT:
             raise EiqError(f"open or create a project on Home first; the {labels[name]} works on a project")
-        panel = self.panel(name)
-        self.body.children = [panel]
-        self._switching = True
-        try:
-            self.workspaces.value = name
-        finally:
-            self._switching = False
+        panel = self._show(name, self.panel(name))
         self.status.value = ""
         return panel
 
@@ -222,6 +216,10 @@ class Portal(Panel):
         if panel is None:
             panel = self.extensions.build_panel(name.removeprefix("ext:"))
             self.panels[name] = panel
+        return self._show(name, panel)
+
+    def _show(self, name: str, panel: w.Widget) -> w.Widget:
+        """Put `panel` in the body and select its workspace in the switcher (without switching again)."""
         self.body.children = [panel]
         self._switching = True
         try:

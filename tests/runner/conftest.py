@@ -92,7 +92,8 @@ def litert_run(path, value: np.ndarray) -> np.ndarray:
 def runner():
     """Start runners: ``runner(model=None, **create_app kwargs)`` -> a started `BackgroundServer` (``.url`` is
     ``http://127.0.0.1:PORT/v1``); all are stopped after the test."""
-    from eiq_lab.runner.server import BackgroundServer, create_app
+    from eiq_lab.runner.background import BackgroundServer
+    from eiq_lab.runner.server import create_app
 
     started = []
 

@@ -270,8 +270,9 @@ def test_a_remote_target_validates_the_converted_model_on_the_device(validated):
     from eiq_lab.convert.export import run_tflite
     from eiq_lab.evaluate import evaluate_run
     from eiq_lab.evaluate.executors import LiteRTExecutor
+    from eiq_lab.runner.background import BackgroundServer
     from eiq_lab.runner.client import ModelClient
-    from eiq_lab.runner.server import BackgroundServer, create_app
+    from eiq_lab.runner.server import create_app
     from eiq_lab.runner.targets import add_target, remove_target
     from eiq_lab.widgets import Validation
 
